@@ -1,0 +1,91 @@
+"""Resolving a model's config: dataclass defaults <- preset <- user overrides, and its hash."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from typing import Any
+
+from genbench.model import DataSpec, GenerativeModel, ModelConfig
+
+
+class ConfigError(ValueError):
+    """A bad preset or override; the message is one line that says what to do."""
+
+
+def resolve_config(
+    model_cls: type[GenerativeModel],
+    preset: str,
+    data: DataSpec,
+    overrides: dict[str, Any] | None = None,
+) -> ModelConfig:
+    """Build ``model_cls.Config`` from its defaults, then ``preset``, then ``overrides``."""
+    try:
+        values = model_cls.preset_overrides(preset, data)
+    except KeyError:
+        raise ConfigError(
+            f"model {model_cls.name!r} has no preset {preset!r}; it has: {', '.join(sorted(model_cls.presets)) or 'none'}"
+        ) from None
+    values.update(overrides or {})
+    fields = {f.name: f for f in dataclasses.fields(model_cls.Config)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"model {model_cls.name!r} has no config field(s) {', '.join(unknown)}; fields: {', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(model_cls.Config)
+    coerced = {k: coerce(v, hints.get(k, Any), k) for k, v in values.items()}
+    return model_cls.Config(**coerced)
+
+
+def coerce(value: Any, annotation: Any, name: str) -> Any:
+    """Coerce a string from the command line to the field's annotated type (others pass through)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if text.lower() in {"none", "null"} and type(None) in typing.get_args(annotation):
+        return None
+    try:
+        if origin in (list, tuple):
+            inner = args[0] if args else str
+            items = [coerce(item, inner, name) for item in text.strip("[]()").split(",") if item.strip()]
+            return items if origin is list else tuple(items)
+        target = annotation if not args or origin is None else args[0]
+        if origin is typing.Union or str(origin) == "types.UnionType":
+            for candidate in args:
+                try:
+                    return coerce(text, candidate, name)
+                except ConfigError:
+                    continue
+            raise ValueError(text)
+        if target is bool:
+            if text.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if text.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(text)
+        if target in (int, float, str):
+            return target(text)
+    except (ValueError, TypeError):
+        raise ConfigError(f"config field {name!r}: cannot read {value!r} as {annotation}") from None
+    return value
+
+
+def parse_overrides(items: typing.Iterable[str]) -> dict[str, str]:
+    """``["lr=1e-3", "channels=32"]`` -> ``{"lr": "1e-3", "channels": "32"}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def config_hash(payload: dict[str, Any]) -> str:
+    """sha256 of a canonical JSON dump (sorted keys) — the identity of a cell's configuration."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()

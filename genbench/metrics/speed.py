@@ -1,0 +1,55 @@
+"""Sampling and training cost: images/s, latency, NFE, FLOPs per image, peak memory, training time."""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from genbench.metrics.base import EvalContext, Measurement, Metric
+
+
+class SamplingSpeed(Metric):
+    """Throughput at the stated batch size, one-image latency, NFE and FLOPs per image, per sampler."""
+
+    name = "speed"
+    description = "images/s (batch size stated), seconds for one image, NFE and FLOPs per image, peak CUDA memory"
+
+    def compute(self, ctx: EvalContext) -> list[Measurement]:
+        rows = []
+        for s in ctx.samples:
+            rows.append(Measurement("images_per_second", s.n / s.seconds, "images/s", True, n=s.n, sampler=s.label,
+                                    details={"batch_size": s.batch_size, "device": str(ctx.device)}))
+            rows.append(Measurement("nfe", float(s.nfe), "evaluations/image", False, sampler=s.label))
+            gen = torch.Generator(device="cpu").manual_seed(ctx.seed)
+            if ctx.device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            with torch.inference_mode():
+                ctx.model.sample(1, steps=s.steps, generator=gen)
+            if ctx.device.type == "cuda":
+                torch.cuda.synchronize()
+            rows.append(Measurement("latency", time.perf_counter() - start, "s/image", False, n=1, sampler=s.label,
+                                    details={"batch_size": 1}))
+            counter = FlopCounterMode(display=False)
+            with counter, torch.inference_mode():
+                ctx.model.sample(1, steps=s.steps, generator=torch.Generator().manual_seed(ctx.seed))
+            rows.append(Measurement("flops_per_image", float(counter.get_total_flops()), "FLOP", False, n=1,
+                                    sampler=s.label, details={"counter": "torch.utils.flop_counter"}))
+        if ctx.device.type == "cuda":
+            rows.append(Measurement("peak_memory", torch.cuda.max_memory_allocated(ctx.device) / 2**20, "MiB", False))
+        return rows
+
+
+class TrainingCost(Metric):
+    """Training wall time, steps and parameter count."""
+
+    name = "training"
+    description = "training wall-clock seconds, optimisation steps, parameters"
+
+    def compute(self, ctx: EvalContext) -> list[Measurement]:
+        return [
+            Measurement("train_seconds", ctx.train_seconds, "s", False, details={"device": str(ctx.device)}),
+            Measurement("train_steps", float(ctx.train_steps), "steps", None),
+            Measurement("parameters", float(ctx.model.count_parameters()), "parameters", None),
+        ]

@@ -1,0 +1,1 @@
+"""genbench built-in plugin: ddpm (being written; registers nothing yet)."""

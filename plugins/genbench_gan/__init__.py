@@ -1,0 +1,1 @@
+"""genbench built-in plugin: gan (being written; registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""genbench built-in plugin: ldm (being written; registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""genbench built-in plugin: pixelcnn (being written; registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""genbench built-in plugin: vae (being written; registers nothing yet)."""
