@@ -198,6 +198,11 @@ class Runner:
                 "val_bits_per_dim", trainer.best_val, "bits/dim", False, kind=model.likelihood_kind or "",
                 n=len(data.val), reference="validation", details={"selected_step": trainer.best_step},
             ))
+        if data.entropy_bits_per_dim is not None:
+            measurements.append(Measurement(
+                "data_entropy", data.entropy_bits_per_dim, "bits/dim", None, kind="exact",
+                reference=data.split_id, details={"meaning": "true entropy of the data distribution: no model may go below"},
+            ))
         for name, entry in self.registry.metrics:
             metric = entry.cls()
             if metric.applies_to(model):

@@ -36,6 +36,7 @@ class DataSplits:
     val_labels: Tensor | None = None
     test_labels: Tensor | None = None
     num_classes: int | None = None
+    entropy_bits_per_dim: float | None = None  # the true entropy, for synthetic data sets where it is known
 
     def __post_init__(self) -> None:
         for split in ("train", "val", "test"):
