@@ -1,1 +1,17 @@
-"""genbench built-in plugin: gan (being written; registers nothing yet)."""
+"""genbench built-in plugin: gan — DCGAN (Radford et al. 2016) with a spectrally normalised
+discriminator (Miyato et al. 2018), hinge or non-saturating loss and an EMA generator for sampling.
+
+Modules: ``networks`` (G and D), ``losses`` (objectives), ``ema`` (weight averaging and
+BatchNorm re-estimation), ``model`` (the training step, sampling, presets).
+"""
+from __future__ import annotations
+
+from genbench import hookimpl
+from genbench_gan.model import GAN, GANConfig
+
+__all__ = ["GAN", "GANConfig", "genbench_models"]
+
+
+@hookimpl
+def genbench_models() -> list[type]:
+    return [GAN]
