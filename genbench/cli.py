@@ -26,6 +26,8 @@ def _fail(message: str) -> None:
 def main() -> None:
     """Train, sample and score deep generative models through one interface."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    for handler in logging.getLogger().handlers:  # the run's log.txt gets INFO; the terminal only warnings
+        handler.setLevel(logging.WARNING)
     warnings.simplefilter("default")
 
 
@@ -111,15 +113,24 @@ def _print_summary(results) -> None:
 @click.option("--out", "reports_dir", default="reports", show_default=True, type=click.Path(file_okay=False),
               help="The folder `genbench run --out` wrote to.")
 @click.option("--to", "out_dir", default=None, type=click.Path(file_okay=False), help="Where to write (default: --out).")
-@click.option("--models", default=None, help="Only these models (comma-separated).")
-@click.option("--dataset", "datasets", default=None, help="Only these data sets (comma-separated).")
-def report(reports_dir, out_dir, models, datasets) -> None:
-    """Write index.html (self-contained) and results.csv/.md/.tex/.json from every stored run."""
+@click.option("--runs", default=None, help="Only these run ids (comma-separated; shell patterns such as 'ddpm-*' allowed).")
+@click.option("--models", default=None, help="Only these models (comma-separated; shell patterns allowed).")
+@click.option("--dataset", "datasets", default=None, help="Only these data sets (comma-separated; shell patterns allowed).")
+@click.option("--baseline", default="independent", show_default=True, help="The model shown as the reference baseline row.")
+@click.option("--data-root", default=None, help="Where data-set files live (for the grids of real test images).")
+def report(reports_dir, out_dir, runs, models, datasets, baseline, data_root) -> None:
+    """Write index.html (self-contained) and results.csv/.md/.tex/.json from the stored runs."""
+    import shlex
+
     from genbench.report import write_report
 
     if not (Path(reports_dir) / "runs").is_dir():
         _fail(f"no runs under {reports_dir}/runs; run `genbench run --models ...` first or pass --out")
-    index = write_report(reports_dir, out_dir, _split(models) if models else None, _split(datasets) if datasets else None)
+    given = [("--out", reports_dir), ("--to", out_dir), ("--runs", runs), ("--models", models), ("--dataset", datasets),
+             ("--baseline", None if baseline == "independent" else baseline), ("--data-root", data_root)]
+    command = " ".join(shlex.quote(a) for a in ["genbench", "report", *[x for k, v in given if v for x in (k, v)]])
+    index = write_report(reports_dir, out_dir, _split(models) if models else None, _split(datasets) if datasets else None,
+                         runs=_split(runs) if runs else None, baseline=baseline, data_root=data_root, command=command)
     click.echo(f"wrote {index} (and results.csv, results.md, results.tex, results.json beside it)")
 
 

@@ -1,0 +1,175 @@
+"""``write_report``: stored runs -> index.html + results.csv/.md/.tex/.json in one folder."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from genbench.io import atomic_write_text
+from genbench.report import plots
+from genbench.report.inputs import RunSet, load_curves, real_grid_png, run_command, select_runs
+from genbench.report.page import DatasetView, ModelView, PageInputs, render_page
+from genbench.report.tables import BASELINE, Board, build_boards, prepared, table_records, to_latex, to_markdown
+
+OUTPUTS = ("index.html", "results.csv", "results.md", "results.tex", "results.json")
+
+
+def _model_views(board: Board, runset: RunSet, baseline: str) -> list[ModelView]:
+    order: list[str] = []
+    for t in board.tables:
+        for r in t.rows:
+            if r.role != "floor" and r.model not in order:
+                order.append(r.model)
+    views = []
+    for model in order:
+        done = sorted((s for s in runset.done if s.get("model") == model and s.get("dataset") == board.dataset),
+                      key=lambda s: (str(s.get("seed")), str(s.get("run_id"))))
+        grids: list[tuple[str, bytes]] = []
+        seed = None
+        samplers = list(dict.fromkeys(r.sampler for t in board.tables for r in t.rows if r.model == model and r.sampler))
+        rank = {_safe(label): i for i, label in enumerate(samplers)}
+        for s in done:  # the sample grids of the first seed that has any, in the leaderboard's sampler order
+            pngs = sorted(Path(s["run_dir"], "samples").glob("*.png"), key=lambda p: (rank.get(p.stem, len(rank)), p.stem))
+            if pngs:
+                names = {_safe(label): label for label in samplers}
+                grids = [(names.get(p.stem, p.stem), p.read_bytes()) for p in pngs]
+                seed = s.get("seed")
+                break
+        curves = {s.get("seed"): load_curves(s["run_dir"]) for s in done}
+        png = plots.curves_png(curves, f"{model} on {board.dataset}") if curves else None
+        views.append(ModelView(model, "baseline" if model == baseline else "model", seed, grids, png, len(done)))
+    return views
+
+
+def _when(stamp: Any) -> str:
+    """ISO timestamp -> "YYYY-MM-DD HH:MM:SS" (UTC as the runner writes it)."""
+    text = str(stamp or "")
+    return text.replace("T", " ").removesuffix("+00:00")
+
+
+def _safe(label: str) -> str:
+    """The file name the runner gives a sampler's grid (runner.draw_samples)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+def _provenance(runset: RunSet) -> dict[str, Any]:
+    df = prepared(runset.frame) if not runset.frame.empty else runset.frame
+    runs, data, versions, groups = [], {}, defaultdict(int), defaultdict(list)
+    first_rows = df.drop_duplicates("run_id").set_index("run_id") if not df.empty else pd.DataFrame()
+    for s in runset.statuses:
+        rid = s.get("run_id", Path(s["run_dir"]).name)
+        cfg = runset.configs.get(rid, {})
+        ident = cfg.get("identity", {})
+        row = first_rows.loc[rid] if rid in first_rows.index else None
+        runs.append({"run_id": rid, "model": s.get("model"), "dataset": s.get("dataset"), "seed": s.get("seed"),
+                     "preset": s.get("preset"), "device": row["device"] if row is not None else ident.get("device"),
+                     "config_hash": s.get("config_hash") or cfg.get("config_hash"),
+                     "timestamp": _when(row["timestamp"]) if row is not None else ""})
+        if ident:
+            data[(ident.get("dataset"), ident.get("split"), ident.get("data_hash"))] = 1
+            key = (s.get("model"), s.get("dataset"), s.get("preset"), ident.get("device"),
+                   json.dumps(ident.get("config", {}), sort_keys=True))
+            groups[key].append(s.get("seed"))
+        v = cfg.get("versions")
+        if v is None and row is not None:
+            try:
+                v = json.loads(row["versions"])
+            except (TypeError, ValueError):
+                v = None
+        if v:
+            versions[json.dumps(v, sort_keys=True)] += 1
+    commands = [run_command(m, d, seeds, p, json.loads(c), dev) for (m, d, p, dev, c), seeds in sorted(groups.items(), key=str)]
+    extractors = []
+    if not df.empty:
+        ext = df[(df["extractor"] != "") & df["metric"].isin(["fid", "fid_floor", "kid"])]
+        for (ds, name, sha), g in ext.groupby(["dataset", "extractor", "extractor_sha256"], dropna=False):
+            acc = ""
+            for d in g["details"]:
+                try:
+                    a = json.loads(d).get("extractor_test_accuracy")
+                except (TypeError, ValueError, AttributeError):
+                    a = None
+                if a is not None:
+                    acc = f"{float(a):.4f}"
+                    break
+            extractors.append({"dataset": ds, "extractor": name, "sha256": "" if isinstance(sha, float) else sha,
+                               "accuracy": acc})
+    return {
+        "runs": runs, "commands": commands, "extractors": extractors,
+        "data": [{"dataset": d, "split": s, "data_hash": h} for (d, s, h) in sorted(data, key=str)],
+        "versions": [{**json.loads(k), "runs": n} for k, n in sorted(versions.items())],
+    }
+
+
+def _dataset_views(runset: RunSet, boards: dict[str, Board], baseline: str, data_root: str | None) -> list[DatasetView]:
+    df = prepared(runset.frame) if not runset.frame.empty else runset.frame
+    views = []
+    for name, board in boards.items():
+        sub = df[df["dataset"] == name]
+        cost = []
+        for extractor in sorted(sub.loc[sub["metric"] == "fid", "extractor"].unique()):
+            points = plots.cost_points(sub, extractor)
+            if not points:
+                continue
+            fl = sub[(sub["metric"] == "fid_floor") & (sub["extractor"] == extractor)]["value"]
+            floor = float(fl.mean()) if not fl.empty else None
+            cost.append((extractor, plots.quality_cost_png(points, floor, f"{name}: FID [{extractor}] against cost", baseline)))
+        grid, why = real_grid_png(name, data_root=data_root)
+        views.append(DatasetView(board, cost, grid, why, _model_views(board, runset, baseline)))
+    return views
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_report(reports_dir: str | Path = "reports", out_dir: str | Path | None = None,
+                 models: list[str] | None = None, datasets: list[str] | None = None, runs: list[str] | None = None,
+                 baseline: str = BASELINE, data_root: str | None = None, command: str | None = None) -> Path:
+    """Read ``reports_dir/runs`` (filtered by run ids, models, data sets; shell patterns allowed) and write
+    index.html, results.csv (tidy rows), results.md, results.tex (leaderboards) and results.json into ``out_dir``
+    (default ``reports_dir``).  Returns the path of index.html.
+    """
+    reports_dir = Path(reports_dir)
+    out = Path(out_dir) if out_dir else reports_dir
+    runset = select_runs(reports_dir / "runs", runs=runs, models=models, datasets=datasets)
+    boards = build_boards(runset.frame, baseline)
+    prov = _provenance(runset)
+    filters = {k: v for k, v in (("runs", runs), ("models", models), ("datasets", datasets)) if v}
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    page = PageInputs(
+        datasets=_dataset_views(runset, boards, baseline, data_root), failed=runset.failed, runs=prov["runs"],
+        commands=prov["commands"], versions=prov["versions"], extractors=prov["extractors"], data=prov["data"],
+        report_command=command or f"genbench report --out {reports_dir}" + (f" --to {out_dir}" if out_dir else ""),
+        generated=generated, filters=filters, n_done=len(runset.done),
+    )
+    files = {
+        "results.csv": runset.frame.to_csv(index=False),
+        "results.md": "\n".join(to_markdown(b) for b in boards.values()) or "No finished runs.\n",
+        "results.tex": "\n".join(to_latex(b) for b in boards.values()) or "% no finished runs\n",
+        "results.json": json.dumps(_json_safe({
+            "generated": generated, "filters": filters,
+            "leaderboard": [r for b in boards.values() for r in table_records(b)],
+            "invalid": [i for b in boards.values() for i in b.invalid],
+            "failed": [{k: s.get(k) for k in ("run_id", "model", "dataset", "seed", "preset", "state", "error")} for s in runset.failed],
+            "commands": prov["commands"],
+            "rows": json.loads(runset.frame.to_json(orient="records")),
+        }), indent=1, ensure_ascii=False) + "\n",
+        "index.html": render_page(page),
+    }
+    for name, text in files.items():
+        atomic_write_text(out / name, text)
+        os.chmod(out / name, 0o644)
+    return out / "index.html"

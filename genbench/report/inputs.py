@@ -1,0 +1,135 @@
+"""What the report reads: stored runs (filtered), their curves and configs, real test images."""
+from __future__ import annotations
+
+import fnmatch
+import io
+import json
+import logging
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from genbench.results import load_runs
+
+log = logging.getLogger("genbench")
+
+
+@dataclass
+class RunSet:
+    """The selected runs: tidy rows of finished cells and the status of every cell."""
+
+    frame: pd.DataFrame
+    statuses: list[dict[str, Any]]
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # run_id -> config.json
+
+    @property
+    def done(self) -> list[dict[str, Any]]:
+        return [s for s in self.statuses if s.get("state") == "done"]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [s for s in self.statuses if s.get("state") != "done"]
+
+
+def _match(value: Any, patterns: list[str] | None) -> bool:
+    return not patterns or any(fnmatch.fnmatchcase(str(value), p) for p in patterns)
+
+
+def select_runs(runs_dir: str | Path, runs: list[str] | None = None, models: list[str] | None = None,
+                datasets: list[str] | None = None) -> RunSet:
+    """Load ``runs_dir/*/`` and keep cells whose run id, model and data set match the filters.
+
+    Each filter is a list of names or shell patterns (``ddpm*``); None keeps everything.
+    """
+    frame, statuses = load_runs(Path(runs_dir))
+    keep = [s for s in statuses
+            if _match(s.get("run_id", Path(s["run_dir"]).name), runs) and _match(s.get("model"), models)
+            and _match(s.get("dataset"), datasets)]
+    ids = {s.get("run_id", Path(s["run_dir"]).name) for s in keep}
+    if not frame.empty:
+        frame = frame[frame["run_id"].astype(str).isin(ids)].reset_index(drop=True)
+    configs = {}
+    for s in keep:
+        path = Path(s["run_dir"]) / "config.json"
+        try:
+            configs[s.get("run_id", Path(s["run_dir"]).name)] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+    return RunSet(frame, keep, configs)
+
+
+def load_curves(run_dir: str | Path) -> pd.DataFrame | None:
+    path = Path(run_dir) / "curves.csv"
+    if not path.exists():
+        return None
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.EmptyDataError):
+        return None
+
+
+def real_grid_png(dataset: str, n: int = 100, data_root: str | None = None) -> tuple[bytes | None, str]:
+    """A 10-column grid of the first ``n`` test images of a data set, as PNG (or None and why not)."""
+    try:
+        import torchvision.utils as vutils
+
+        from genbench.plugins import get_registry
+        from genbench.runner import resolve_dataset
+
+        data = resolve_dataset(dataset, get_registry(), data_root).load()
+        grid = vutils.make_grid(data.spec.to_unit(data.test[:n]), nrow=10, padding=1, pad_value=1.0)
+        buf = io.BytesIO()
+        vutils.save_image(grid, buf, format="png")
+        return buf.getvalue(), ""
+    except Exception as exc:  # the report must render even where the data are not at hand
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        log.info("no real-image grid for %s: %s", dataset, reason)
+        return None, reason
+
+
+def _cli_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_cli_value(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def default_config(model: str, preset: str, dataset: str) -> dict[str, Any] | None:
+    """The config a plain ``genbench run --preset`` would resolve (None when the model or data set is unknown here)."""
+    try:
+        from genbench.config import resolve_config
+        from genbench.plugins import get_registry
+
+        registry = get_registry()
+        model_cls = registry.models.get(model)
+        spec = registry.datasets.get(dataset).spec if dataset in registry.datasets else None
+        if spec is None:
+            return None
+        return resolve_config(model_cls, preset, spec, {}).to_dict()
+    except Exception:
+        return None
+
+
+def run_command(model: str, dataset: str, seeds: list[Any], preset: str, config: dict[str, Any] | None,
+                device: str | None = None) -> str:
+    """A ``genbench run`` command line that reproduces the cells (``--set`` for every non-preset value).
+
+    Where the preset's defaults cannot be resolved here (unknown model, data from a path)
+    every config field is spelled out.
+    """
+    parts = ["genbench", "run", "--models", model, "--dataset", dataset,
+             "--seeds", ",".join(str(s) for s in sorted(seeds)), "--preset", preset]
+    if device:
+        parts += ["--device", device]
+    if config:
+        base = default_config(model, preset, dataset) or {}
+        for key in sorted(config):
+            if key not in base or base[key] != config[key]:
+                parts += ["--set", f"{key}={_cli_value(config[key])}"]
+    return " ".join(shlex.quote(str(p)) for p in parts)

@@ -1,0 +1,326 @@
+"""The self-contained HTML page: inline CSS, images as data URIs, no script, no font, no network.
+
+Every string that comes from a run (model, data set, sampler, extractor, config,
+error message) goes through :func:`esc`; the page's Content-Security-Policy forbids
+any fetch besides ``data:`` images, so even a missed escape could not load anything.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from genbench.report.tables import FLOOR_LABEL, MISSING, Board, Table, arrow, spec_of
+
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+CSS = """
+:root{--fg:#1d1d1f;--muted:#5f6368;--line:#d9dce1;--head:#f3f4f6;--best:#dff3e4;--ref:#f7f7fa;--bad:#b00020}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);
+ margin:0 auto;max-width:1360px;padding:1.5rem 1.25rem 3rem}
+h1{font-size:1.55rem;margin:.2rem 0 .3rem}h2{font-size:1.25rem;margin:2.2rem 0 .6rem;padding-bottom:.2rem;border-bottom:2px solid var(--line)}
+h3{font-size:1.05rem;margin:1.4rem 0 .4rem}h4{font-size:.95rem;margin:1rem 0 .3rem}
+p{margin:.4rem 0}.muted{color:var(--muted)}.small{font-size:.82rem}
+nav{font-size:.85rem;color:var(--muted);margin:.5rem 0 1rem}nav a{margin-right:.9rem;color:#1a56b0;text-decoration:none}
+.scroll{overflow-x:auto;margin:.4rem 0 1rem}
+table{border-collapse:collapse;font-size:.82rem;font-variant-numeric:tabular-nums}
+caption{text-align:left;font-weight:600;font-size:.92rem;padding:.2rem 0 .35rem}
+th,td{border:1px solid var(--line);padding:.28rem .5rem;vertical-align:top}
+thead th{background:var(--head);font-weight:600;text-align:center;vertical-align:bottom;min-width:4.2rem}
+td.num{text-align:right;white-space:nowrap}td.name{font-weight:600;white-space:nowrap}td.sampler{white-space:nowrap}
+td.best{background:var(--best);font-weight:700}td.best::after{content:" ★";color:#1e7b34;font-weight:400}
+td.invalid{color:var(--bad);font-weight:700}
+tbody.ref td{background:var(--ref);font-style:italic}tbody.ref td.best{background:var(--best)}
+tbody.ref tr:first-child td{border-top:2px solid #9aa0a6}
+.tag{display:inline-block;font-size:.7rem;font-style:normal;font-weight:600;padding:0 .35rem;border-radius:3px;background:#e8eaed;color:#3c4043;margin-left:.35rem}
+.warn{border-left:4px solid var(--bad);background:#fdecee;padding:.5rem .8rem;margin:.6rem 0}
+.model{break-inside:avoid;page-break-inside:avoid;border-top:1px solid var(--line);padding-top:.3rem}
+.grids{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
+figure{margin:0}figcaption{font-size:.78rem;color:var(--muted);max-width:260px;overflow-wrap:anywhere}
+img.grid{image-rendering:pixelated;image-rendering:crisp-edges;width:240px;height:auto;border:1px solid #bbb;display:block}
+img.plot{max-width:100%;height:auto;display:block}
+code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+pre{background:#f6f8fa;border:1px solid var(--line);padding:.5rem .7rem;white-space:pre-wrap;overflow-wrap:anywhere;margin:.3rem 0}
+td.hash{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.75rem;overflow-wrap:anywhere;max-width:34rem}
+td.nowrap{white-space:nowrap}
+td.error{color:var(--bad);overflow-wrap:anywhere;max-width:48rem}
+details summary{cursor:default;color:var(--muted);font-size:.85rem}
+@media (max-width:800px){body{padding:1rem .6rem}img.grid{width:180px}}
+@media print{
+ body{max-width:none;padding:0;font-size:10pt}nav,.noprint{display:none}
+ h2{break-after:avoid;page-break-after:avoid}table,figure,img{break-inside:avoid;page-break-inside:avoid}
+ .scroll{overflow:visible}table{font-size:7.5pt}th,td{padding:.12rem .25rem}
+ *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ details{display:block}details>*{display:block}
+ a{color:inherit;text-decoration:none}
+}
+"""
+
+
+def esc(value: Any) -> str:
+    """HTML-escape anything (quotes included) after turning it into text; None/NaN -> ""."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def slug(text: str) -> str:
+    """An id made only of [a-z0-9-] (so it never needs escaping)."""
+    s = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
+    return s or "x"
+
+
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def img(png: bytes, alt: str, cls: str) -> str:
+    return f'<img class="{cls}" alt="{esc(alt)}" src="{data_uri(png)}">'
+
+
+@dataclass
+class ModelView:
+    """What the per-model section shows for one (data set, model)."""
+
+    model: str
+    role: str
+    seed: Any
+    sample_grids: list[tuple[str, bytes]]  # (sampler label, png)
+    curves_png: bytes | None
+    runs: int = 0
+
+
+@dataclass
+class DatasetView:
+    board: Board
+    cost_plots: list[tuple[str, bytes]]  # (extractor, png)
+    real_grid: bytes | None
+    real_grid_reason: str
+    models: list[ModelView]
+
+
+@dataclass
+class PageInputs:
+    datasets: list[DatasetView]
+    failed: list[dict[str, Any]]
+    runs: list[dict[str, Any]]  # provenance rows
+    commands: list[str]
+    versions: list[dict[str, Any]]
+    extractors: list[dict[str, Any]]
+    data: list[dict[str, Any]]
+    report_command: str
+    generated: str
+    filters: dict[str, Any] = field(default_factory=dict)
+    n_done: int = 0
+
+
+def _table_html(t: Table) -> str:
+    with_sampler = any(r.sampler for r in t.rows)
+    head = "<th>model</th>" + ("<th>sampler</th>" if with_sampler else "") + "<th>seeds</th>"
+    for c in t.columns:
+        direction = "higher is better" if c.higher is True else "lower is better" if c.higher is False else "no direction"
+        unit = f"; unit: {c.unit}" if c.unit else ""
+        head += f'<th title="{esc(c.metric)}: {direction}{esc(unit)}">{esc(c.title)}{esc(arrow(c))}</th>'
+    # group consecutive rows of one model so per-model cells span the model's sampler rows
+    spans: dict[int, int] = {}
+    r = 0
+    while r < len(t.rows):
+        k = r
+        while k + 1 < len(t.rows) and t.rows[k + 1].model == t.rows[r].model and t.rows[k + 1].role == t.rows[r].role:
+            k += 1
+        spans[r] = k - r + 1
+        r = k + 1
+    bodies = {"main": [], "ref": []}
+    for r, row in enumerate(t.rows):
+        cells = []
+        first = r in spans
+        if first:
+            span = f' rowspan="{spans[r]}"' if spans[r] > 1 else ""
+            tag = ('<span class="tag">baseline</span>' if row.role == "baseline" else
+                   '<span class="tag">reference</span>' if row.role == "floor" else "")
+            cells.append(f'<td class="name"{span}>{esc(row.model)}{tag}</td>')
+        if with_sampler:
+            cells.append(f'<td class="sampler">{esc(row.sampler) or MISSING}</td>')
+        if first:
+            cells.append(f'<td class="num"{span}>{row.seeds or ""}</td>')
+        for c, col in enumerate(t.columns):
+            if col.per_model and not first:
+                continue
+            span = f' rowspan="{spans[r]}"' if col.per_model and spans.get(r, 1) > 1 else ""
+            cell = t.cell(r, c)
+            if cell is None:
+                cells.append(f'<td class="num missing"{span} title="not measured for this model">{MISSING}</td>')
+                continue
+            cls = "num" + (" invalid" if cell.invalid else " best" if cell.best else "")
+            title = cell.note or (f"mean over {cell.seeds} seed(s)" + ("" if math.isnan(cell.ci) else "; ± 95% CI"))
+            text = esc(cell.text(spec_of(col).scale))
+            if cell.invalid:
+                text += " ⚠ invalid"
+            cells.append(f'<td class="{cls}"{span} title="{esc(title)}">{text}</td>')
+        bodies["ref" if row.role in ("baseline", "floor") else "main"].append("<tr>" + "".join(cells) + "</tr>")
+    out = [f'<div class="scroll"><table class="board" data-table="{esc(t.name)}"><caption>{esc(t.title)}</caption>',
+           f"<thead><tr>{head}</tr></thead>"]
+    if bodies["main"]:
+        out.append('<tbody class="models">' + "".join(bodies["main"]) + "</tbody>")
+    if bodies["ref"]:
+        out.append('<tbody class="ref">' + "".join(bodies["ref"]) + "</tbody>")
+    out.append("</table></div>")
+    return "\n".join(out)
+
+
+def _board_html(view: DatasetView) -> str:
+    b = view.board
+    ds = esc(b.dataset)
+    parts = [f'<section id="board-{slug(b.dataset)}"><h2>Leaderboard — {ds}</h2>',
+             '<p class="muted small">Mean ± 95% confidence interval (Student t) over seeds; ↑ higher is better, '
+             "↓ lower is better; ★ best model in each column (reference rows and invalid values are not ranked); "
+             f"{MISSING} where a model lacks the capability. Reference rows: the per-pixel baseline and the real data "
+             "(FID floor: real images outside the test split against the test split"
+             + ("; bits/dim: the true entropy of the data, which no model may go below" if b.entropy is not None else "")
+             + ").</p>"]
+    if b.invalid:
+        items = []
+        for i in b.invalid:
+            gap = "" if not math.isfinite(i["sigmas_below"]) else f"{i['sigmas_below']:.1f} standard errors "
+            items.append(f"<li>{esc(i['model'])}: {esc(i['metric'])} ({esc(i['kind'])}) = {i['value']:.4f} ± {i['stderr']:.4f} "
+                         f"in run {esc(i['run_id'])}, {gap}below the data entropy {i['entropy']:.4f} bits/dim</li>")
+        items = "".join(items)
+        parts.append(f'<div class="warn"><strong>Invalid likelihoods.</strong> These bits/dim lie more than 3 standard '
+                     f"errors below the true entropy of the data, which is impossible for a correct model: a bug, not a "
+                     f"result.<ul>{items}</ul></div>")
+    for t in b.tables:
+        parts.append(_table_html(t))
+    if view.cost_plots:
+        parts.append(f'<h3 id="cost-{slug(b.dataset)}">Quality against cost — {ds}</h3>')
+        parts.append('<p class="muted small">One point per model and sampler setting (mean over seeds, error bar: 95% CI of FID); '
+                     "the line is the Pareto front (no other point is both faster and better); squares: the baseline.</p>")
+        for extractor, png in view.cost_plots:
+            parts.append(f"<figure>{img(png, f'FID [{extractor}] against seconds per image on {b.dataset}', 'plot')}"
+                         f"<figcaption>FID with the {esc(extractor)} extractor against sampling seconds per image "
+                         "(log scale).</figcaption></figure>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _models_html(view: DatasetView) -> str:
+    ds = esc(view.board.dataset)
+    parts = [f'<section id="models-{slug(view.board.dataset)}"><h2>Models — {ds}</h2>']
+    if view.real_grid is None:
+        parts.append(f'<p class="muted small">Real test images are not shown: {esc(view.real_grid_reason)}</p>')
+    for m in view.models:
+        tag = '<span class="tag">baseline</span>' if m.role == "baseline" else ""
+        parts.append(f'<div class="model"><h3>{esc(m.model)}{tag}</h3>')
+        parts.append('<div class="grids">')
+        if not m.sample_grids:
+            parts.append('<p class="muted small">No sample grid stored.</p>')
+        for label, png in m.sample_grids:
+            parts.append(f"<figure>{img(png, f'samples of {m.model} ({label}) on {view.board.dataset}', 'grid')}"
+                         f"<figcaption>samples · {esc(label)} · seed {esc(m.seed)}</figcaption></figure>")
+        if view.real_grid is not None:
+            parts.append(f"<figure>{img(view.real_grid, f'real test images of {view.board.dataset}', 'grid')}"
+                         f"<figcaption>real test images · {ds}</figcaption></figure>")
+        parts.append("</div>")
+        if m.curves_png is not None:
+            parts.append(f"<figure>{img(m.curves_png, f'training curves of {m.model} on {view.board.dataset}', 'plot')}"
+                         f"<figcaption>training curves, {m.runs} run(s)</figcaption></figure>")
+        else:
+            parts.append('<p class="muted small">No training curves stored.</p>')
+        parts.append("</div>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _simple_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], classes: dict[str, str] | None = None,
+                  caption: str = "") -> str:
+    classes = classes or {}
+    head = "".join(f"<th>{esc(title)}</th>" for _, title in columns)
+    body = []
+    for r in rows:
+        tds = []
+        for key, _ in columns:
+            v = r.get(key, "")
+            cls = f' class="{classes[key]}"' if key in classes else ""
+            tds.append(f"<td{cls}>{esc(v) if v not in (None, '') else MISSING}</td>")
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f'<div class="scroll"><table>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def _failed_html(failed: list[dict[str, Any]]) -> str:
+    parts = ['<section id="failed"><h2>Failed cells</h2>']
+    if not failed:
+        parts.append('<p class="muted">None: every selected cell finished.</p></section>')
+        return "\n".join(parts)
+    parts.append(f"<p>{len(failed)} cell(s) did not finish; their error's first line:</p>")
+    rows = [{**f, "error": str(f.get("error") or "(no error recorded: the cell is still running or was interrupted)").splitlines()[0][:400]}
+            for f in failed]
+    parts.append(_simple_table(rows, [("run_id", "run"), ("model", "model"), ("dataset", "data set"), ("seed", "seed"),
+                                      ("preset", "preset"), ("state", "state"), ("error", "error")],
+                               {"error": "error", "run_id": "hash"}))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _provenance_html(p: PageInputs) -> str:
+    parts = ['<section id="provenance"><h2>Provenance</h2>']
+    parts.append(f'<p class="small">Report written {esc(p.generated)} by <code>{esc(p.report_command)}</code>'
+                 + (f"; filters: {esc(json.dumps(p.filters, sort_keys=True))}" if p.filters else "") + ".</p>")
+    if p.versions:
+        keys = sorted({k for v in p.versions for k in v if k != "runs"})
+        parts.append(_simple_table(p.versions, [(k, k) for k in keys] + [("runs", "runs")], caption="Software versions"))
+    if p.data:
+        parts.append(_simple_table(p.data, [("dataset", "data set"), ("split", "split"), ("data_hash", "data sha256")],
+                                   {"data_hash": "hash", "split": "hash"}, caption="Data"))
+    if p.extractors:
+        parts.append(_simple_table(p.extractors, [("dataset", "data set"), ("extractor", "feature extractor"),
+                                                  ("sha256", "weights sha256"), ("accuracy", "test accuracy")],
+                                   {"sha256": "hash"}, caption="Feature extractors"))
+    if p.commands:
+        parts.append("<h4>Commands that reproduce the runs</h4><pre>" + "\n".join(esc(c) for c in p.commands) + "</pre>")
+    if p.runs:
+        parts.append("<details open><summary>Every run</summary>" + _simple_table(
+            p.runs, [("run_id", "run"), ("model", "model"), ("dataset", "data set"), ("seed", "seed"),
+                     ("preset", "preset"), ("device", "device"), ("config_hash", "config sha256"),
+                     ("timestamp", "finished (UTC)")],
+            {"config_hash": "hash", "run_id": "hash", "timestamp": "nowrap"}) + "</details>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_page(p: PageInputs) -> str:
+    """The whole page as one string."""
+    nav = ['<nav class="noprint">']
+    for v in p.datasets:
+        nav.append(f'<a href="#board-{slug(v.board.dataset)}">Leaderboard — {esc(v.board.dataset)}</a>')
+        nav.append(f'<a href="#models-{slug(v.board.dataset)}">Models — {esc(v.board.dataset)}</a>')
+    nav.append('<a href="#failed">Failed cells</a><a href="#provenance">Provenance</a></nav>')
+    summary = (f"{p.n_done} finished cell(s) on {len(p.datasets)} data set(s); {len(p.failed)} failed or unfinished.")
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>genbench report</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<header><h1>genbench report</h1>",
+        f'<p class="muted">{esc(summary)}</p></header>',
+        "".join(nav),
+    ]
+    if not p.datasets:
+        parts.append('<p class="warn">No finished runs match the filters.</p>')
+    for v in p.datasets:
+        parts.append(_board_html(v))
+    for v in p.datasets:
+        parts.append(_models_html(v))
+    parts.append(_failed_html(p.failed))
+    parts.append(_provenance_html(p))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+__all__ = ["CSP", "DatasetView", "ModelView", "PageInputs", "esc", "render_page", "FLOOR_LABEL"]

@@ -1,0 +1,159 @@
+"""Figures for the report, rendered with matplotlib (Agg, no pyplot state) to PNG bytes."""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+DPI = 110
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return fig
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class CostPoint:
+    """One (model, sampler setting) in the quality-against-cost plane."""
+
+    model: str
+    sampler: str
+    seconds: float  # seconds per image (1 / images per second)
+    fid: float
+    fid_ci: float = float("nan")
+    role: str = "model"
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} · {self.sampler}" if self.sampler and self.sampler != "default" else self.model
+
+
+def pareto_front(points: list[CostPoint]) -> list[CostPoint]:
+    """Points not dominated in (seconds, FID), both lower-is-better, sorted by seconds.
+
+    A point is on the front when no other point is at least as fast and at least as
+    good and strictly better in one of the two.
+    """
+    finite = [p for p in points if math.isfinite(p.seconds) and math.isfinite(p.fid) and p.seconds > 0]
+    front = []
+    for p in finite:
+        dominated = any(
+            q.seconds <= p.seconds and q.fid <= p.fid and (q.seconds < p.seconds or q.fid < p.fid) for q in finite
+        )
+        if not dominated:
+            front.append(p)
+    return sorted(front, key=lambda p: (p.seconds, p.fid))
+
+
+def cost_points(df: pd.DataFrame, extractor: str) -> list[CostPoint]:
+    """Mean FID (with extractor ``extractor``) and mean seconds/image per (model, sampler) of one data set."""
+    from genbench.report.tables import ci95
+
+    fid = df[(df["metric"] == "fid") & (df["extractor"] == extractor)]
+    ips = df[df["metric"] == "images_per_second"]
+    out = []
+    for (model, sampler), g in fid.groupby(["model", "sampler"], sort=True):
+        speed = ips[(ips["model"] == model) & (ips["sampler"] == sampler)]["value"].to_numpy(dtype=float)
+        speed = speed[np.isfinite(speed) & (speed > 0)]
+        if len(speed) == 0:
+            continue
+        v = g["value"].to_numpy(dtype=float)
+        out.append(CostPoint(model, sampler, float(np.mean(1.0 / speed)), float(np.nanmean(v)), ci95(v)))
+    return out
+
+
+def quality_cost_png(points: list[CostPoint], floor: float | None, title: str, baseline: str) -> bytes:
+    """FID against seconds per image (log x), one point per model and sampler, Pareto front as a step line."""
+    fig = _figure(8.0, 4.2)
+    ax = fig.add_subplot()
+    models = sorted({p.model for p in points})
+    colour = {m: COLOURS[i % len(COLOURS)] for i, m in enumerate(models)}
+    front = pareto_front(points)
+    if len(front) >= 1:
+        xs, ys = [], []
+        for p in front:
+            if xs:
+                xs.append(p.seconds)
+                ys.append(ys[-1])
+            xs.append(p.seconds)
+            ys.append(p.fid)
+        ax.plot(xs, ys, color="#444", lw=1.2, ls="-", zorder=1, label="Pareto front")
+    on_front = {(p.model, p.sampler) for p in front}
+    for p in points:
+        marker = "s" if p.model == baseline else "o"
+        yerr = None if not math.isfinite(p.fid_ci) else [[p.fid_ci], [p.fid_ci]]
+        ax.errorbar([p.seconds], [p.fid], yerr=yerr, fmt=marker, color=colour[p.model], ms=7 if (p.model, p.sampler) in on_front else 5,
+                    mec="black" if (p.model, p.sampler) in on_front else colour[p.model], capsize=2, zorder=3)
+        ax.annotate(p.label, (p.seconds, p.fid), textcoords="offset points", xytext=(6, 4), fontsize=8,
+                    color=colour[p.model], annotation_clip=False)
+    if floor is not None and math.isfinite(floor):
+        ax.axhline(floor, color="#2ca02c", ls="--", lw=1, label=f"real-data floor ({floor:.3g})")
+    ax.set_xscale("log")
+    if points:
+        lo = min(p.seconds for p in points)
+        hi = max(p.seconds for p in points)
+        ax.set_xlim(lo / 2.5, hi * 4.0)
+    ax.set_xlabel("seconds per image (sampling, log scale) — lower is cheaper")
+    ax.set_ylabel("FID — lower is better")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    return _png(fig)
+
+
+def curves_png(curves: dict[int, pd.DataFrame], title: str) -> bytes | None:
+    """Training losses against step and against wall time (every seed), validation bits/dim if recorded."""
+    frames = {s: c for s, c in curves.items() if c is not None and not c.empty and "step" in c}
+    if not frames:
+        return None
+    loss_keys = list(dict.fromkeys(k for c in frames.values() for k in c.columns
+                                   if k not in ("step", "seconds", "val_bits_per_dim")))
+    has_val = any("val_bits_per_dim" in c and c["val_bits_per_dim"].notna().any() for c in frames.values())
+    panels = 2 + int(has_val)
+    fig = _figure(3.3 * panels, 2.7)
+    axes = fig.subplots(1, panels)
+    styles = ["-", "--", ":", "-."]
+    for si, (seed, c) in enumerate(sorted(frames.items())):
+        for ki, key in enumerate(loss_keys):
+            if key not in c:
+                continue
+            part = c[["step", "seconds", key]].dropna()
+            if part.empty:
+                continue
+            label = f"{key}" + (f" (seed {seed})" if len(frames) > 1 else "")
+            kw = dict(color=COLOURS[ki % len(COLOURS)], ls=styles[si % len(styles)], lw=1, alpha=0.9)
+            axes[0].plot(part["step"], part[key], label=label, **kw)
+            axes[1].plot(part["seconds"], part[key], **kw)
+        if has_val and "val_bits_per_dim" in c:
+            v = c[["step", "val_bits_per_dim"]].dropna()
+            axes[2].plot(v["step"], v["val_bits_per_dim"], marker="o", ms=3, lw=1, ls=styles[si % len(styles)],
+                         color="#333", label=f"seed {seed}")
+    axes[0].set_xlabel("step")
+    axes[0].set_ylabel("training loss")
+    axes[0].set_title("loss vs step", fontsize=9)
+    axes[1].set_xlabel("wall time (s)")
+    axes[1].set_title("loss vs wall time", fontsize=9)
+    if has_val:
+        axes[2].set_xlabel("step")
+        axes[2].set_ylabel("bits/dim")
+        axes[2].set_title("validation bits/dim", fontsize=9)
+    for ax in axes:
+        ax.grid(True, alpha=0.25)
+        ax.tick_params(labelsize=7)
+    if loss_keys:
+        axes[0].legend(fontsize=6, frameon=False)
+    return _png(fig)
