@@ -250,7 +250,7 @@ def vlb_term(
     var = extract(s.sigma2(variance), t, xt).expand_as(xt)
     q_mean, q_var = q_posterior(s, x0, xt, t)
     # at t index 0 the posterior variance is 0; keep the KL finite there (the value is replaced by L_0 anyway)
-    kl = normal_kl(q_mean, q_var.clamp(min=1e-30), mu, var)
+    kl = normal_kl(q_mean, q_var.clamp(min=1e-30), mu, var).clamp(min=0)  # >= 0; rounding gives -1e-16
     nll0 = -discretised_gaussian_log_likelihood(x0, mu, 0.5 * var.log(), levels).to(x0.dtype)
     first = (t == 0).to(x0.device).reshape(len(t), *([1] * (x0.dim() - 1)))
     return torch.where(first, nll0, kl)
