@@ -15,7 +15,7 @@ from genbench.io import atomic_write_text
 from genbench.report import plots
 from genbench.report.inputs import RunSet, load_curves, real_grid_png, run_command, select_runs
 from genbench.report.page import DatasetView, ModelView, PageInputs, render_page
-from genbench.report.tables import BASELINE, Board, build_boards, prepared, table_records, to_latex, to_markdown
+from genbench.report.tables import BASELINE, FEATURE_METRICS, Board, build_boards, prepared, table_records, to_latex, to_markdown
 
 OUTPUTS = ("index.html", "results.csv", "results.md", "results.tex", "results.json")
 
@@ -87,19 +87,22 @@ def _provenance(runset: RunSet) -> dict[str, Any]:
     commands = [run_command(m, d, seeds, p, json.loads(c), dev) for (m, d, p, dev, c), seeds in sorted(groups.items(), key=str)]
     extractors = []
     if not df.empty:
-        ext = df[(df["extractor"] != "") & df["metric"].isin(["fid", "fid_floor", "kid"])]
+        ext = df[(df["extractor"] != "") & (df["metric"].isin(FEATURE_METRICS) | df["metric"].str.endswith("_floor"))]
         for (ds, name, sha), g in ext.groupby(["dataset", "extractor", "extractor_sha256"], dropna=False):
-            acc = ""
+            acc, dims = "", ""
             for d in g["details"]:
                 try:
-                    a = json.loads(d).get("extractor_test_accuracy")
-                except (TypeError, ValueError, AttributeError):
-                    a = None
-                if a is not None:
-                    acc = f"{float(a):.4f}"
-                    break
+                    details = json.loads(d)
+                except (TypeError, ValueError):
+                    continue
+                if not isinstance(details, dict):
+                    continue
+                if details.get("extractor_test_accuracy") is not None and not acc:
+                    acc = f"{float(details['extractor_test_accuracy']):.4f}"
+                if details.get("feature_dims") is not None and not dims:
+                    dims = str(details["feature_dims"])
             extractors.append({"dataset": ds, "extractor": name, "sha256": "" if isinstance(sha, float) else sha,
-                               "accuracy": acc})
+                               "accuracy": acc, "dims": dims})
     return {
         "runs": runs, "commands": commands, "extractors": extractors,
         "data": [{"dataset": d, "split": s, "data_hash": h} for (d, s, h) in sorted(data, key=str)],

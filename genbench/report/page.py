@@ -40,6 +40,7 @@ tbody.ref tr:first-child td{border-top:2px solid #9aa0a6}
 .tag{display:inline-block;font-size:.7rem;font-style:normal;font-weight:600;padding:0 .35rem;border-radius:3px;background:#e8eaed;color:#3c4043;margin-left:.35rem}
 .warn{border-left:4px solid var(--bad);background:#fdecee;padding:.5rem .8rem;margin:.6rem 0}
 .model{break-inside:avoid;page-break-inside:avoid;border-top:1px solid var(--line);padding-top:.3rem}
+h2+.model,h2+p+.model{border-top:0}
 .grids{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
 figure{margin:0}figcaption{font-size:.78rem;color:var(--muted);max-width:260px;overflow-wrap:anywhere}
 img.grid{image-rendering:pixelated;image-rendering:crisp-edges;width:240px;height:auto;border:1px solid #bbb;display:block}
@@ -54,7 +55,9 @@ details summary{cursor:default;color:var(--muted);font-size:.85rem}
 @media print{
  body{max-width:none;padding:0;font-size:10pt}nav,.noprint{display:none}
  h2{break-after:avoid;page-break-after:avoid}table,figure,img{break-inside:avoid;page-break-inside:avoid}
- .scroll{overflow:visible}table{font-size:7.5pt}th,td{padding:.12rem .25rem}
+ .scroll{overflow:visible}table{font-size:7pt}th,td{padding:.1rem .2rem}thead th{min-width:0}
+ td.name,td.sampler{white-space:normal;overflow-wrap:anywhere;max-width:9rem}td.best::after{content:""}
+ td.hash{font-size:6.5pt}
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  details{display:block}details>*{display:block}
  a{color:inherit;text-decoration:none}
@@ -270,6 +273,13 @@ def _provenance_html(p: PageInputs) -> str:
     parts = ['<section id="provenance"><h2>Provenance</h2>']
     parts.append(f'<p class="small">Report written {esc(p.generated)} by <code>{esc(p.report_command)}</code>'
                  + (f"; filters: {esc(json.dumps(p.filters, sort_keys=True))}" if p.filters else "") + ".</p>")
+    devices: dict[str, int] = {}
+    for r in p.runs:
+        if r.get("device"):
+            devices[str(r["device"])] = devices.get(str(r["device"]), 0) + 1
+    if devices:
+        parts.append("<p class='small'>Devices: " + "; ".join(f"{esc(d)} ({n} run{'s' if n > 1 else ''})"
+                                                          for d, n in sorted(devices.items())) + ".</p>")
     if p.versions:
         keys = sorted({k for v in p.versions for k in v if k != "runs"})
         parts.append(_simple_table(p.versions, [(k, k) for k in keys] + [("runs", "runs")], caption="Software versions"))
@@ -278,7 +288,8 @@ def _provenance_html(p: PageInputs) -> str:
                                    {"data_hash": "hash", "split": "hash"}, caption="Data"))
     if p.extractors:
         parts.append(_simple_table(p.extractors, [("dataset", "data set"), ("extractor", "feature extractor"),
-                                                  ("sha256", "weights sha256"), ("accuracy", "test accuracy")],
+                                                  ("sha256", "weights sha256"), ("dims", "feature dims"),
+                                                  ("accuracy", "classifier test accuracy")],
                                    {"sha256": "hash"}, caption="Feature extractors"))
     if p.commands:
         parts.append("<h4>Commands that reproduce the runs</h4><pre>" + "\n".join(esc(c) for c in p.commands) + "</pre>")
