@@ -109,8 +109,10 @@ class Runner:
         device: str = "auto",
         progress: bool = True,
         data_root: str | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.registry = registry or get_registry()
         self.device = pick_device(device)
         self.progress = progress
@@ -119,7 +121,8 @@ class Runner:
 
     @property
     def cache_dir(self) -> Path:
-        return self.out_dir / "cache"
+        """Feature-extractor and reference-statistics cache (default ``out_dir/cache``)."""
+        return self._cache_dir or self.out_dir / "cache"
 
     def load_data(self, name_or_path: str) -> DataSplits:
         if name_or_path not in self._data:
@@ -158,6 +161,8 @@ class Runner:
         run_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(run_dir / "log.txt")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+        log.setLevel(logging.INFO)
         log.addHandler(handler)
         base_status = {
             "run_id": run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed, "preset": spec.preset,

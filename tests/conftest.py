@@ -1,0 +1,73 @@
+"""Shared fixtures: an isolated registry with the reference model and test-only models."""
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+import genbench_independent
+from genbench import DataSpec, GenerativeModel, ModelConfig, hookimpl
+from genbench.plugins import build_registry
+
+
+@dataclass
+class BrokenConfig(ModelConfig):
+    fail_at: int = 3
+    max_steps: int | None = 10
+
+
+class Diverging(GenerativeModel):
+    """Goes NaN at step ``fail_at`` (tests that a divergence is recorded, not silently scored)."""
+
+    name = "diverging"
+    Config = BrokenConfig
+    presets = {"tiny": {"n_samples": 8, "sample_batch_size": 8}}
+
+    def train_step(self, x):
+        return {"loss": float("nan") if self.step + 1 >= self.config.fail_at else 1.0}
+
+    def sample(self, n, *, steps=None, generator=None):
+        self.last_nfe = 1
+        return torch.rand(n, *self.data.shape, generator=generator)
+
+
+class Raising(Diverging):
+    """Raises inside sample()."""
+
+    name = "raising"
+
+    def train_step(self, x):
+        return {"loss": 1.0}
+
+    def sample(self, n, *, steps=None, generator=None):
+        raise RuntimeError("sampler exploded on purpose")
+
+
+test_models = types.ModuleType("genbench_test_models")
+
+
+@hookimpl
+def _models() -> list[type]:
+    return [Diverging, Raising]
+
+
+test_models.genbench_models = _models  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """Core data sets and metrics, the reference model and the broken test models; no entry points."""
+    return build_registry(extra=[genbench_independent, test_models], autoload=False)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    """One feature-classifier cache for the whole session (trained once, a few seconds)."""
+    return tmp_path_factory.mktemp("genbench-cache")
+
+
+@pytest.fixture
+def digits_spec() -> DataSpec:
+    return DataSpec(1, 8, 8, 17)

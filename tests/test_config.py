@@ -1,0 +1,40 @@
+import pytest
+
+import genbench_independent
+from genbench.config import ConfigError, config_hash, parse_overrides, resolve_config
+from genbench.model import DataSpec
+
+Model = genbench_independent.IndependentCategorical
+SPEC = DataSpec(1, 8, 8, 17)
+
+
+def test_defaults_preset_then_overrides():
+    cfg = resolve_config(Model, "quick", SPEC, {"alpha": "0.5", "sample_steps": "none,10"})
+    assert cfg.max_steps == Model.presets["quick"]["max_steps"]
+    assert cfg.alpha == 0.5
+    assert cfg.sample_steps == [None, 10]
+
+
+def test_unknown_field_and_preset_are_one_line_errors():
+    with pytest.raises(ConfigError, match="no config field.*alpah"):
+        resolve_config(Model, "quick", SPEC, {"alpah": "1"})
+    with pytest.raises(ConfigError, match="no preset 'fast'.*quick"):
+        resolve_config(Model, "fast", SPEC)
+    with pytest.raises(ConfigError, match="cannot read 'many' as"):
+        resolve_config(Model, "quick", SPEC, {"max_steps": "many"})
+
+
+def test_bool_and_optional_coercion():
+    cfg = resolve_config(Model, "quick", SPEC, {"max_minutes": "1.5", "max_steps": "None"})
+    assert cfg.max_minutes == 1.5 and cfg.max_steps is None
+
+
+def test_parse_overrides():
+    assert parse_overrides(["a=1", " b = x "]) == {"a": "1", "b": "x"}
+    with pytest.raises(ConfigError):
+        parse_overrides(["novalue"])
+
+
+def test_config_hash_is_order_independent_and_sensitive():
+    assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
+    assert config_hash({"a": 1}) != config_hash({"a": 2})
