@@ -24,3 +24,8 @@ def genbench_datasets() -> list[type]:
 @hookspec
 def genbench_metrics() -> list[type]:
     """Return Metric subclasses (each with a unique ``name``)."""
+
+
+@hookspec
+def genbench_extractors() -> list[type]:
+    """Return FeatureExtractor subclasses (each with a unique ``name``) for FID/KID/precision-recall."""

@@ -98,7 +98,7 @@ def unknown_name_message(kind: str, name: str, choices: list[str]) -> str:
 
 
 class Registry:
-    """Models, data sets and metrics from every registered plugin."""
+    """Models, data sets, metrics and feature extractors from every registered plugin."""
 
     def __init__(self, pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
         self.pm = pm
@@ -106,10 +106,12 @@ class Registry:
         self.models: Catalogue[Any] = Catalogue("model")
         self.datasets: Catalogue[Any] = Catalogue("data set")
         self.metrics: Catalogue[Any] = Catalogue("metric")
+        self.extractors: Catalogue[Any] = Catalogue("feature extractor")
         for catalogue, hook in (
             (self.models, "genbench_models"),
             (self.datasets, "genbench_datasets"),
             (self.metrics, "genbench_metrics"),
+            (self.extractors, "genbench_extractors"),
         ):
             caller = getattr(pm.hook, hook)
             for impl in caller.get_hookimpls():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -12,7 +13,20 @@ from torch import Tensor
 if TYPE_CHECKING:
     from genbench.data.base import DataSplits
     from genbench.metrics.extractors import FeatureExtractor
+    from genbench.metrics.features import FeatureSet
     from genbench.model import GenerativeModel
+
+EXTRACTORS_ENV = "GENBENCH_EXTRACTORS"
+DEFAULT_EXTRACTORS = "classifier"
+
+
+def default_extractor_names() -> list[str]:
+    """Extractors the sample metrics use: ``GENBENCH_EXTRACTORS`` (comma-separated), else "classifier".
+
+    Inception is opt-in (``GENBENCH_EXTRACTORS=classifier,inception``): on 8x8 digits it is slow and meaningless.
+    """
+    text = os.environ.get(EXTRACTORS_ENV, "") or DEFAULT_EXTRACTORS
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 @dataclass
@@ -66,7 +80,9 @@ class EvalContext:
     seed: int
     train_seconds: float = 0.0
     train_steps: int = 0
+    extractor_names: list[str] = field(default_factory=default_extractor_names)
     _extractors: dict[str, FeatureExtractor] = field(default_factory=dict)
+    _features: dict[tuple[str, str], FeatureSet] = field(default_factory=dict)
 
     def extractor(self, name: str = "classifier") -> FeatureExtractor:
         """The named feature extractor for this data set (built or loaded from the cache once)."""
@@ -75,6 +91,48 @@ class EvalContext:
 
             self._extractors[name] = get_extractor(name, self.data, self.cache_dir, self.device)
         return self._extractors[name]
+
+    def reference_features(self, ext: FeatureExtractor, split: str = "test") -> FeatureSet:
+        """Features and statistics of a real split, cached on disk by data hash and extractor weights."""
+        key = (ext.name, f"split:{split}")
+        if key not in self._features:
+            from genbench.metrics.features import cached_features, tensor_batches
+
+            x = self.data.unit(split)
+            self._features[key] = cached_features(
+                ext, f"{self.data.data_hash}:{split}", lambda: tensor_batches(x, 4 * ext.batch_size), self.cache_dir,
+                label=f"{split} ({self.data.split_id})",
+            )
+        return self._features[key]
+
+    def floor_features(self, ext: FeatureExtractor, n: int) -> FeatureSet:
+        """Features of ``n`` real images outside the test split (seeded choice): the real-data floor's "samples"."""
+        key = (ext.name, f"floor:{n}")
+        if key not in self._features:
+            from genbench.metrics.features import cached_features, tensor_batches
+
+            pool = self.data.reference_pool()
+            perm = torch.randperm(len(pool), generator=torch.Generator().manual_seed(self.seed))[:n]
+            x = self.data.spec.to_unit(pool[perm])
+            self._features[key] = cached_features(
+                ext, f"{self.data.data_hash}:floor:seed{self.seed}:n{n}", lambda: tensor_batches(x, 4 * ext.batch_size),
+                self.cache_dir, label="real images outside the test split",
+            )
+        return self._features[key]
+
+    def sample_features(self, ext: FeatureExtractor, samples: SampleSet) -> FeatureSet:
+        """Features of one sampler's samples (kept in memory for this cell; FID, KID and PRDC share them)."""
+        key = (ext.name, f"samples:{samples.label}")
+        if key not in self._features:
+            from genbench.metrics.features import stream_features, tensor_batches
+
+            x = self.data.spec.to_unit(samples.levels)
+            self._features[key] = stream_features(ext, tensor_batches(x, 4 * ext.batch_size), keep=True)
+        return self._features[key]
+
+    def floor_size(self) -> int:
+        """n of the real-data floor: as many real images as the largest sample set, capped by what exists."""
+        return min(max((s.n for s in self.samples), default=0), len(self.data.val) + len(self.data.train))
 
 
 class Metric(abc.ABC):

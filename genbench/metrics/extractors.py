@@ -1,17 +1,24 @@
-"""Feature extractors for FID/KID: a classifier fitted to the data set's own labels.
+"""Feature extractors for FID/KID/precision-recall: plugins found through ``genbench_extractors()``.
 
-Inception features are meaningless on 8x8 digits, so, like the "domain classifier"
-FID variants used for MNIST, genbench trains a small CNN on the training split's
-labels once per data set (cached by the sha256 of the data and of this recipe)
-and uses its penultimate 128-d activations.  Its test accuracy is recorded with
-every FID row.  A data set without labels gets the same network at a fixed random
-initialisation ("random-cnn"), named as such in every row.
+A feature extractor maps images in [0, 1] (N, C, H, W) to (N, d) float32 features and
+says exactly how: its name, the sha256 of the weights that produce the features, how
+images are resized, d.  Built in:
+
+- ``classifier``: a small CNN fitted to the data set's own labels (once per data set,
+  cached by the sha256 of the data and of this recipe); penultimate 128-d activations,
+  native resolution.  Inception features are meaningless on 8x8 digits, so, like the
+  "domain classifier" FID variants used for MNIST, this is genbench's default.  Its
+  test accuracy is recorded with every row.  A data set without labels gets the same
+  network at a fixed random initialisation (``random-cnn``), named as such in every row.
+- ``random-cnn``: that randomly initialised network, on purpose.
+- ``inception``: InceptionV3 pool3 (2048-d), the standard FID network (see inception.py).
 """
 from __future__ import annotations
 
+import abc
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +27,61 @@ from torch import Tensor, nn
 from genbench.data.base import DataSplits
 from genbench.io import atomic_torch_save, atomic_write_json
 
+if TYPE_CHECKING:
+    from genbench.plugins import Registry
+
 RECIPE_VERSION = "classifier-v1"
 FEATURES = 128
+
+
+class FeatureExtractor(abc.ABC):
+    """A loaded, named, hashed feature network.  Subclasses are extractor plugins.
+
+    ``load`` builds the extractor (for ``data`` when it depends on the data set);
+    ``module(x)`` maps images in [0, 1] on the module's device to features (what
+    torchmetrics' metrics accept as ``feature=``); ``features`` does it in batches and
+    returns float32 CPU features.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    batch_size: ClassVar[int] = 1000
+
+    def __init__(self, module: nn.Module, sha256: str, dims: int, resize: str, *, name: str | None = None,
+                 accuracy: float | None = None, details: dict[str, Any] | None = None) -> None:
+        self.module = module
+        self.sha256 = sha256
+        self.dims = dims
+        self.resize = resize
+        self.accuracy = accuracy  # test-split accuracy of a trained classifier, else None
+        self.details = dict(details or {})
+        if name is not None:
+            self.name = name  # e.g. "random-cnn" when "classifier" was asked for on unlabelled data
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, data: DataSplits | None, cache_dir: Path, device: torch.device, **options: Any) -> FeatureExtractor:
+        """Build or load the extractor; raise with a one-line message saying what is missing."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.module.parameters()).device
+
+    @torch.inference_mode()
+    def features(self, x: Tensor, batch_size: int | None = None) -> Tensor:
+        """Features (N, d), float32 on the CPU, of images in [0, 1] (N, C, H, W)."""
+        bs = batch_size or self.batch_size
+        dev = self.device
+        out = [self.module(x[i : i + bs].to(dev, torch.float32)).float().cpu() for i in range(0, len(x), bs)]
+        return torch.cat(out) if out else torch.zeros(0, self.dims)
+
+    def provenance(self) -> dict[str, Any]:
+        """What every row records about the features."""
+        out = {"extractor": self.name, "extractor_sha256": self.sha256, "resize": self.resize, "feature_dims": self.dims}
+        if self.accuracy is not None:
+            out["extractor_test_accuracy"] = self.accuracy
+        out.update(self.details)
+        return out
 
 
 class ClassifierNet(nn.Module):
@@ -47,32 +107,16 @@ class ClassifierNet(nn.Module):
         return self.head(self.forward(x))
 
 
-@dataclass
-class FeatureExtractor:
-    """A named, hashed feature network; ``module(x)`` maps images in [0, 1] to features."""
-
-    name: str
-    module: ClassifierNet
-    sha256: str
-    accuracy: float | None  # test-split accuracy of the classifier, None for random features
-
-    @torch.no_grad()
-    def features(self, x: Tensor, batch_size: int = 1000) -> Tensor:
-        dev = next(self.module.parameters()).device
-        return torch.cat([self.module(x[i : i + batch_size].to(dev)).double().cpu() for i in range(0, len(x), batch_size)])
-
-    @torch.no_grad()
-    def probabilities(self, x: Tensor, batch_size: int = 1000) -> Tensor:
-        """Class probabilities (only meaningful for a trained classifier)."""
-        dev = next(self.module.parameters()).device
-        return torch.cat(
-            [F.softmax(self.module.logits(x[i : i + batch_size].to(dev)), -1).cpu() for i in range(0, len(x), batch_size)]
-        )
+def weights_sha256(module: nn.Module, exclude: tuple[str, ...] = ()) -> str:
+    """sha256 over the module's tensors (sorted names, raw bytes), skipping names that start with ``exclude``."""
+    return state_sha256(module.state_dict(), exclude)
 
 
-def weights_sha256(module: nn.Module) -> str:
+def state_sha256(state: dict[str, Tensor], exclude: tuple[str, ...] = ()) -> str:
     h = hashlib.sha256()
-    for k, v in sorted(module.state_dict().items()):
+    for k, v in sorted(state.items()):
+        if exclude and k.startswith(exclude):
+            continue
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
@@ -110,33 +154,80 @@ def _cache_key(data: DataSplits, recipe: str) -> str:
     return hashlib.sha256(f"{data.data_hash}:{recipe}".encode()).hexdigest()[:20]
 
 
-def get_extractor(name: str, data: DataSplits, cache_dir: Path, device: torch.device) -> FeatureExtractor:
-    """The classifier extractor for ``data`` (trained once, cached); "random-cnn" without labels."""
-    if name not in ("classifier", "random-cnn"):
-        from genbench.plugins import unknown_name_message
+class ClassifierExtractor(FeatureExtractor):
+    """128-d penultimate features of a CNN fitted to the data set's labels (random-cnn without labels)."""
 
-        raise KeyError(unknown_name_message("feature extractor", name, ["classifier", "random-cnn"]))
-    if name == "classifier" and not data.has_labels:
-        name = "random-cnn"
-    recipe = f"{RECIPE_VERSION}:{name}"
-    key = _cache_key(data, recipe)
-    path = Path(cache_dir) / "extractors" / f"{name}-{key}.pt"
-    classes = int(data.num_classes or 10)
-    net = ClassifierNet(data.spec.channels, classes)
-    accuracy: float | None = None
-    if path.exists():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        net.load_state_dict(blob["state"])
-        accuracy = blob["accuracy"]
-        net = net.to(device).eval()
-    elif name == "random-cnn":
-        torch.manual_seed(0)
-        net = ClassifierNet(data.spec.channels, classes).to(device).eval()
-    else:
-        net = train_classifier(data, device)
-        with torch.no_grad():
-            pred = torch.cat([net.logits(data.unit("test")[i : i + 1000].to(device)).argmax(-1).cpu() for i in range(0, len(data.test), 1000)])
-        accuracy = float((pred == data.test_labels).float().mean())
-        atomic_torch_save(path, {"state": {k: v.cpu() for k, v in net.state_dict().items()}, "accuracy": accuracy})
-        atomic_write_json(path.with_suffix(".json"), {"accuracy": accuracy, "recipe": recipe})
-    return FeatureExtractor(name=name, module=net, sha256=weights_sha256(net), accuracy=accuracy)
+    name = "classifier"
+    description = "128-d features of a CNN trained on the data set's own labels (cached per data set); native size"
+
+    @classmethod
+    def load(cls, data: DataSplits | None, cache_dir: Path, device: torch.device, **options: Any) -> FeatureExtractor:
+        if data is None:
+            raise ValueError(f"the {cls.name!r} extractor is fitted to a data set; name one (e.g. --dataset digits) "
+                             "or use --extractor inception")
+        name = cls.name
+        if name == "classifier" and not data.has_labels:
+            name = "random-cnn"
+        recipe = f"{RECIPE_VERSION}:{name}"
+        key = _cache_key(data, recipe)
+        path = Path(cache_dir) / "extractors" / f"{name}-{key}.pt"
+        classes = int(data.num_classes or 10)
+        net = ClassifierNet(data.spec.channels, classes)
+        accuracy: float | None = None
+        if path.exists():
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            net.load_state_dict(blob["state"])
+            accuracy = blob["accuracy"]
+            net = net.to(device).eval()
+        elif name == "random-cnn":
+            torch.manual_seed(0)
+            net = ClassifierNet(data.spec.channels, classes).to(device).eval()
+        else:
+            net = train_classifier(data, device)
+            with torch.no_grad():
+                test = data.unit("test")
+                pred = torch.cat([net.logits(test[i : i + 1000].to(device)).argmax(-1).cpu() for i in range(0, len(test), 1000)])
+            accuracy = float((pred == data.test_labels).float().mean())
+            atomic_torch_save(path, {"state": {k: v.cpu() for k, v in net.state_dict().items()}, "accuracy": accuracy})
+            atomic_write_json(path.with_suffix(".json"), {"accuracy": accuracy, "recipe": recipe})
+        resize = f"none (native {data.spec.height}x{data.spec.width}, values k/(K-1) in [0,1])"
+        return cls(net, weights_sha256(net), FEATURES, resize, name=name, accuracy=accuracy,
+                   details={"recipe": recipe, "extractor_data": data.split_id})
+
+    @torch.no_grad()
+    def probabilities(self, x: Tensor, batch_size: int = 1000) -> Tensor:
+        """Class probabilities (only meaningful for a trained classifier)."""
+        dev = self.device
+        return torch.cat(
+            [F.softmax(self.module.logits(x[i : i + batch_size].to(dev)), -1).cpu() for i in range(0, len(x), batch_size)]
+        )
+
+
+class RandomCNNExtractor(ClassifierExtractor):
+    """The classifier's network at a fixed random initialisation (no labels needed)."""
+
+    name = "random-cnn"
+    description = "the classifier's CNN at a fixed random initialisation (seed 0): 128-d, native size, no training"
+
+
+def builtin_extractors() -> list[type[FeatureExtractor]]:
+    from genbench.metrics.inception import InceptionExtractor
+
+    return [ClassifierExtractor, RandomCNNExtractor, InceptionExtractor]
+
+
+def extractor_class(name: str, registry: Registry | None = None) -> type[FeatureExtractor]:
+    """The extractor class registered as ``name`` (built-ins without building a registry)."""
+    for cls in builtin_extractors():
+        if cls.name == name:
+            return cls
+    from genbench.plugins import get_registry
+
+    reg = registry or get_registry()
+    return reg.extractors.get(name)  # UnknownNameError with did-you-mean
+
+
+def get_extractor(name: str, data: DataSplits | None, cache_dir: Path, device: torch.device,
+                  registry: Registry | None = None, **options: Any) -> FeatureExtractor:
+    """Load the feature extractor registered as ``name`` (for ``data`` where it depends on it)."""
+    return extractor_class(name, registry).load(data, Path(cache_dir), torch.device(device), **options)

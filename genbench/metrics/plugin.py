@@ -1,8 +1,10 @@
-"""The core's own metrics, registered through the same hook as plugins' metrics."""
+"""The core's own metrics and feature extractors, registered through the same hooks as plugins'."""
 from __future__ import annotations
 
 from genbench.metrics.classes import SampleClasses
+from genbench.metrics.extractors import builtin_extractors
 from genbench.metrics.fid import FID
+from genbench.metrics.kid import KID, PRDCMetric
 from genbench.metrics.likelihood import BitsPerDim
 from genbench.metrics.speed import SamplingSpeed, TrainingCost
 from genbench.plugins import hookimpl
@@ -10,4 +12,9 @@ from genbench.plugins import hookimpl
 
 @hookimpl
 def genbench_metrics() -> list[type]:
-    return [FID, BitsPerDim, SampleClasses, SamplingSpeed, TrainingCost]
+    return [FID, KID, PRDCMetric, BitsPerDim, SampleClasses, SamplingSpeed, TrainingCost]
+
+
+@hookimpl
+def genbench_extractors() -> list[type]:
+    return builtin_extractors()
