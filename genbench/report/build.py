@@ -120,9 +120,11 @@ def _dataset_views(runset: RunSet, boards: dict[str, Board], baseline: str, data
             points = plots.cost_points(sub, extractor)
             if not points:
                 continue
-            fl = sub[(sub["metric"] == "fid_floor") & (sub["extractor"] == extractor)]["value"]
-            floor = float(fl.mean()) if not fl.empty else None
-            cost.append((extractor, plots.quality_cost_png(points, floor, f"{name}: FID [{extractor}] against cost", baseline)))
+            fl = sub[(sub["metric"] == "fid_floor") & (sub["extractor"] == extractor)]
+            sizes = pd.to_numeric(fl["n"], errors="coerce")
+            floors = [(None if sizes.nunique() <= 1 else int(n), float(g["value"].mean()))
+                      for n, g in fl.assign(n=sizes.fillna(-1)).groupby("n")]
+            cost.append((extractor, plots.quality_cost_png(points, floors, f"{name}: FID [{extractor}] against cost", baseline)))
         grid, why = real_grid_png(name, data_root=data_root)
         views.append(DatasetView(board, cost, grid, why, _model_views(board, runset, baseline)))
     return views

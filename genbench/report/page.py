@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from genbench.report.tables import FLOOR_LABEL, MISSING, Board, Table, arrow, spec_of
+from genbench.report.tables import FEATURE_METRICS, FLOOR_LABEL, MISSING, Board, Table, arrow, spec_of
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -30,9 +30,10 @@ nav{font-size:.85rem;color:var(--muted);margin:.5rem 0 1rem}nav a{margin-right:.
 .scroll{overflow-x:auto;margin:.4rem 0 1rem}
 table{border-collapse:collapse;font-size:.82rem;font-variant-numeric:tabular-nums}
 caption{text-align:left;font-weight:600;font-size:.92rem;padding:.2rem 0 .35rem}
-th,td{border:1px solid var(--line);padding:.28rem .5rem;vertical-align:top}
-thead th{background:var(--head);font-weight:600;text-align:center;vertical-align:bottom;min-width:4.2rem}
-td.num{text-align:right;white-space:nowrap}td.name{font-weight:600;white-space:nowrap}td.sampler{white-space:nowrap}
+th,td{border:1px solid var(--line);padding:.26rem .45rem;vertical-align:top}
+thead th{background:var(--head);font-weight:600;text-align:center;vertical-align:bottom;min-width:3.8rem}
+td.num{text-align:right;white-space:nowrap}td.name{font-weight:600;min-width:6rem;max-width:13rem;overflow-wrap:anywhere}
+td.sampler{white-space:nowrap}
 td.best{background:var(--best);font-weight:700}td.best::after{content:" ★";color:#1e7b34;font-weight:400}
 td.invalid{color:var(--bad);font-weight:700}
 tbody.ref td{background:var(--ref);font-style:italic}tbody.ref td.best{background:var(--best)}
@@ -127,7 +128,7 @@ def _table_html(t: Table) -> str:
     head = "<th>model</th>" + ("<th>sampler</th>" if with_sampler else "") + "<th>seeds</th>"
     for c in t.columns:
         direction = "higher is better" if c.higher is True else "lower is better" if c.higher is False else "no direction"
-        unit = f"; unit: {c.unit}" if c.unit else ""
+        unit = (f"; unit: {c.unit}" if c.unit else "") + (f"; n = {c.n}" if c.n else "")
         head += f'<th title="{esc(c.metric)}: {direction}{esc(unit)}">{esc(c.title)}{esc(arrow(c))}</th>'
     # group consecutive rows of one model so per-model cells span the model's sampler rows
     spans: dict[int, int] = {}
@@ -148,7 +149,7 @@ def _table_html(t: Table) -> str:
                    '<span class="tag">reference</span>' if row.role == "floor" else "")
             cells.append(f'<td class="name"{span}>{esc(row.model)}{tag}</td>')
         if with_sampler:
-            cells.append(f'<td class="sampler">{esc(row.sampler) or MISSING}</td>')
+            cells.append(f'<td class="sampler">{esc(row.sampler) or ("" if row.role == "floor" else MISSING)}</td>')
         if first:
             cells.append(f'<td class="num"{span}>{row.seeds or ""}</td>')
         for c, col in enumerate(t.columns):
@@ -198,6 +199,16 @@ def _board_html(view: DatasetView) -> str:
                      f"result.<ul>{items}</ul></div>")
     for t in b.tables:
         parts.append(_table_html(t))
+    groups: dict[tuple[str, str], list[str]] = {}
+    for t in b.tables:
+        for c in t.columns:
+            if c.metric in FEATURE_METRICS or c.metric == "bits_per_dim":
+                groups.setdefault((c.n, c.reference, c.extractor), []).append(c.title)
+    notes = [f"{esc(', '.join(titles))}: n = {esc(n) or '?'}" + (f" against {esc(ref)}" if ref else "")
+             + (f", features from the {esc(ext)} extractor" if ext else "")
+             for (n, ref, ext), titles in groups.items()]
+    if notes:
+        parts.append('<p class="muted small">Sample sizes and references — ' + "; ".join(notes) + ".</p>")
     if view.cost_plots:
         parts.append(f'<h3 id="cost-{slug(b.dataset)}">Quality against cost — {ds}</h3>')
         parts.append('<p class="muted small">One point per model and sampler setting (mean over seeds, error bar: 95% CI of FID); '

@@ -75,14 +75,15 @@ def cost_points(df: pd.DataFrame, extractor: str) -> list[CostPoint]:
     return out
 
 
-def quality_cost_png(points: list[CostPoint], floor: float | None, title: str, baseline: str) -> bytes:
+def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, float]], title: str, baseline: str) -> bytes:
     """FID against seconds per image (log x), one point per model and sampler, Pareto front as a step line."""
     fig = _figure(8.0, 4.2)
     ax = fig.add_subplot()
     models = sorted({p.model for p in points})
     colour = {m: COLOURS[i % len(COLOURS)] for i, m in enumerate(models)}
     front = pareto_front(points)
-    if len(front) >= 1:
+    right = max(p.seconds for p in points) * 4.0 if points else 1.0
+    if front:  # a staircase: what is attainable at each cost; the last step runs to the right edge
         xs, ys = [], []
         for p in front:
             if xs:
@@ -90,6 +91,8 @@ def quality_cost_png(points: list[CostPoint], floor: float | None, title: str, b
                 ys.append(ys[-1])
             xs.append(p.seconds)
             ys.append(p.fid)
+        xs.append(right)
+        ys.append(ys[-1])
         ax.plot(xs, ys, color="#444", lw=1.2, ls="-", zorder=1, label="Pareto front")
     on_front = {(p.model, p.sampler) for p in front}
     for p in points:
@@ -99,19 +102,21 @@ def quality_cost_png(points: list[CostPoint], floor: float | None, title: str, b
                     mec="black" if (p.model, p.sampler) in on_front else colour[p.model], capsize=2, zorder=3)
         ax.annotate(p.label, (p.seconds, p.fid), textcoords="offset points", xytext=(6, 4), fontsize=8,
                     color=colour[p.model], annotation_clip=False)
-    if floor is not None and math.isfinite(floor):
-        ax.axhline(floor, color="#2ca02c", ls="--", lw=1, label=f"real-data floor ({floor:.3g})")
+    for i, (n, floor) in enumerate(floors):
+        if math.isfinite(floor):
+            size = "" if n is None else f", n={n}"
+            ax.axhline(floor, color="#2ca02c", ls=["--", ":", "-."][i % 3], lw=1, label=f"real-data floor ({floor:.3g}{size})")
     ax.set_xscale("log")
     if points:
         lo = min(p.seconds for p in points)
         hi = max(p.seconds for p in points)
-        ax.set_xlim(lo / 2.5, hi * 4.0)
+        ax.set_xlim(lo / 2.5, right)
     ax.set_xlabel("seconds per image (sampling, log scale) — lower is cheaper")
     ax.set_ylabel("FID — lower is better")
     ax.set_ylim(bottom=0)
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    ax.legend(loc="best", fontsize=8, framealpha=0.85)
     return _png(fig)
 
 

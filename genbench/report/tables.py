@@ -25,6 +25,7 @@ import pandas as pd
 MISSING = "—"
 BASELINE = "independent"
 FLOOR_LABEL = "real data (floor)"
+ENTROPY_LABEL = "data entropy (floor)"
 INVALID_SIGMAS = 3.0
 
 
@@ -78,6 +79,8 @@ class Column:
     higher: bool | None
     per_model: bool
     unit: str = ""
+    n: str = ""  # sample sizes behind the values ("1000" or "500, 1000")
+    reference: str = ""  # what the values are measured against
 
 
 @dataclass
@@ -213,6 +216,8 @@ def _columns(df: pd.DataFrame) -> dict[str, list[Column]]:
     keys = metric_rows.groupby(["metric", "kind", "extractor"], sort=False)
     order = {m: i for i, m in enumerate(METRICS)}
     several_extractors = metric_rows.groupby("metric")["extractor"].nunique()
+    feature_rows = metric_rows[metric_rows["metric"].isin(FEATURE_METRICS)]
+    n_extractors = feature_rows.loc[feature_rows["extractor"] != "", "extractor"].nunique()
 
     def sort_key(key: tuple[str, str, str]) -> tuple:
         metric, kind, extractor = key
@@ -229,10 +234,13 @@ def _columns(df: pd.DataFrame) -> dict[str, list[Column]]:
         title = spec.title
         if kind:
             title += f" ({kind})"
-        if extractor and (metric in FEATURE_METRICS or several_extractors.get(metric, 0) > 1):
+        if extractor and several_extractors.get(metric, 0) > 1 or (extractor and metric in FEATURE_METRICS and n_extractors > 1):
             title += f" [{extractor}]"
         unit = next((u for u in g["unit"] if u), "")
-        out[spec.table].append(Column(metric, kind, extractor, title, _higher(g["higher_is_better"]), spec.per_model, unit))
+        ns = sorted({int(v) for v in pd.to_numeric(g["n"], errors="coerce").dropna()}) if "n" in g else []
+        refs = sorted({str(v) for v in g["reference"].dropna() if str(v)}) if "reference" in g else []
+        out[spec.table].append(Column(metric, kind, extractor, title, _higher(g["higher_is_better"]), spec.per_model, unit,
+                                      ", ".join(map(str, ns)), "; ".join(refs)))
     return out
 
 
@@ -305,10 +313,14 @@ def build_board(df: pd.DataFrame, dataset: str, baseline: str = BASELINE) -> Boa
             role = "baseline" if model == baseline else "model"
             for s in samplers or [""]:
                 rows.append(Row(model, s, role, runs_per_model.get(model, 0)))
-        floor_row = None
-        if (name == "quality" and not floors.empty) or (name == "likelihood" and entropy is not None):
-            floor_row = len(rows)
-            rows.append(Row(FLOOR_LABEL, "", "floor", int(floors["seed"].nunique()) if name == "quality" else 0))
+        floor_runs: dict[int, set[str]] = {}
+        if name == "quality":
+            for n, runs in _floor_groups(floors):
+                floor_runs[len(rows)] = runs
+                label = FLOOR_LABEL if n is None else f"{FLOOR_LABEL[:-1]}, n={n})"
+                rows.append(Row(label, "", "floor", int(floors[floors["run_id"].isin(runs)]["seed"].nunique())))
+        elif name == "likelihood" and entropy is not None:
+            rows.append(Row(ENTROPY_LABEL, "", "floor", 0))
         table = Table(name, TABLES[name], columns, rows)
         for ci_, col in enumerate(columns):
             sel = df[(df["metric"] == col.metric) & ((df["kind"] == col.kind) | (col.metric in KINDLESS))
@@ -319,11 +331,13 @@ def build_board(df: pd.DataFrame, dataset: str, baseline: str = BASELINE) -> Boa
                         if entropy is not None:
                             table.cells[(ri, ci_)] = Cell(entropy, note="true entropy of the data: no model may go below")
                         continue
-                    fl = floors[(floors["metric"] == f"{col.metric}_floor") & (floors["extractor"] == col.extractor)]
+                    fl = floors[(floors["metric"] == f"{col.metric}_floor") & (floors["extractor"] == col.extractor)
+                                & floors["run_id"].isin(floor_runs.get(ri, set()))]
                     if not fl.empty:
                         cell = _stats(fl.groupby("run_id")["value"].mean())
-                        n = fl["n"].dropna()
-                        cell.note = f"real images outside the test split vs the test split (n={int(n.iloc[0])})" if len(n) else ""
+                        n = sorted({int(v) for v in pd.to_numeric(fl["n"], errors="coerce").dropna()})
+                        cell.note = ("real images outside the test split vs the test split"
+                                     + (f" (n={', '.join(map(str, n))})" if n else ""))
                         table.cells[(ri, ci_)] = cell
                     continue
                 vals = sel[(sel["model"] == row.model) & ((sel["sampler"] == row.sampler) | (sel["sampler"] == ""))]
@@ -337,6 +351,17 @@ def build_board(df: pd.DataFrame, dataset: str, baseline: str = BASELINE) -> Boa
             _mark_best(table, ci_)
         tables.append(table)
     return Board(dataset, tables, invalid, entropy)
+
+
+def _floor_groups(floors: pd.DataFrame) -> list[tuple[int | None, set[str]]]:
+    """Floor rows: one per FID-floor sample size (a Frechet distance's bias depends on n), as sets of run ids."""
+    if floors.empty:
+        return []
+    fid = floors[floors["metric"] == "fid_floor"]
+    sizes = pd.to_numeric(fid["n"], errors="coerce")
+    if fid.empty or sizes.nunique() <= 1:
+        return [(None, set(floors["run_id"]))]
+    return [(int(n), set(g["run_id"])) for n, g in fid.assign(n=sizes).dropna(subset=["n"]).groupby("n")]
 
 
 def _mark_best(table: Table, c: int) -> None:

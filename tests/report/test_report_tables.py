@@ -10,7 +10,7 @@ import pytest
 from report_fakes import HOSTILE, MODELS, make_runs, write_run
 
 from genbench.report.plots import CostPoint, pareto_front
-from genbench.report.tables import FLOOR_LABEL, MISSING, build_boards, ci95, fmt_value, to_latex, to_markdown
+from genbench.report.tables import ENTROPY_LABEL, FLOOR_LABEL, MISSING, build_boards, ci95, fmt_value, to_latex, to_markdown
 from genbench.results import load_runs
 
 
@@ -116,7 +116,7 @@ def test_bits_per_dim_below_the_data_entropy_is_invalid(tmp_path: Path) -> None:
     cells = {row.model: t.cell(r, c) for r, row in enumerate(t.rows)}
     assert cells["cheat"].invalid and not cells["cheat"].best
     assert not cells["honest"].invalid
-    assert cells[FLOOR_LABEL].mean == pytest.approx(entropy)
+    assert cells[ENTROPY_LABEL].mean == pytest.approx(entropy)
     assert "INVALID" in to_markdown(b)
 
 
@@ -139,3 +139,15 @@ def test_leaderboard_of_several_datasets_and_filters(tmp_path: Path) -> None:
     one_seed = _table(boards["digits"], "quality").cell(0, 0)
     assert one_seed.seeds == 1 and math.isnan(one_seed.ci)
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_floor_rows_are_split_by_sample_size(tmp_path: Path) -> None:
+    write_run(tmp_path, "vae", 0, {"default": (9.0, 10.0, 1)}, {"ELBO": 1.0})
+    write_run(tmp_path, "gan", 0, {"default": (5.0, 10.0, 1)}, {})
+    frame, _ = load_runs(tmp_path / "runs")
+    frame.loc[(frame["model"] == "gan") & (frame["metric"] == "fid_floor"), ["n", "value"]] = [16, 40.0]
+    t = _table(build_boards(frame)["digits"], "quality")
+    c = next(i for i, col in enumerate(t.columns) if col.metric == "fid")
+    floors = {row.model: t.cell(r, c).mean for r, row in enumerate(t.rows) if row.role == "floor"}
+    vae_floor = frame[(frame["model"] == "vae") & (frame["metric"] == "fid_floor")]["value"].iloc[0]
+    assert floors == {"real data (floor, n=16)": 40.0, "real data (floor, n=1000)": pytest.approx(vae_floor)}
