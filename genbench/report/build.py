@@ -42,7 +42,7 @@ def _model_views(board: Board, runset: RunSet, baseline: str) -> list[ModelView]
                 seed = s.get("seed")
                 break
         curves = {s.get("seed"): load_curves(s["run_dir"]) for s in done}
-        png = plots.curves_png(curves, f"{model} on {board.dataset}") if curves else None
+        png = plots.curves_png(curves) if curves else None
         views.append(ModelView(model, "baseline" if model == baseline else "model", seed, grids, png, len(done)))
     return views
 

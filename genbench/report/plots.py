@@ -120,45 +120,59 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
     return _png(fig)
 
 
-def curves_png(curves: dict[int, pd.DataFrame], title: str) -> bytes | None:
-    """Training losses against step and against wall time (every seed), validation bits/dim if recorded."""
+def curves_png(curves: dict[int, pd.DataFrame]) -> bytes | None:
+    """Training losses against step and against wall time (every seed); validation bits/dim and any
+    other logged signal (gradient norms, learning rates...) against step in panels of their own."""
     frames = {s: c for s, c in curves.items() if c is not None and not c.empty and "step" in c}
     if not frames:
         return None
-    loss_keys = list(dict.fromkeys(k for c in frames.values() for k in c.columns
-                                   if k not in ("step", "seconds", "val_bits_per_dim")))
+    logged = list(dict.fromkeys(k for c in frames.values() for k in c.columns if k not in ("step", "seconds", "val_bits_per_dim")))
+    losses = [k for k in logged if "loss" in k.lower()] or logged[:1]
+    others = [k for k in logged if k not in losses]
     has_val = any("val_bits_per_dim" in c and c["val_bits_per_dim"].notna().any() for c in frames.values())
-    panels = 2 + int(has_val)
+    panels = 2 + int(has_val) + int(bool(others))
     fig = _figure(3.3 * panels, 2.7)
-    axes = fig.subplots(1, panels)
+    axes = list(np.atleast_1d(fig.subplots(1, panels)))
     styles = ["-", "--", ":", "-."]
-    for si, (seed, c) in enumerate(sorted(frames.items())):
-        for ki, key in enumerate(loss_keys):
+    val_ax = axes[2] if has_val else None
+    other_ax = axes[-1] if others else None
+
+    def draw(ax, x, y, **kw):
+        few = len(x) <= 25
+        ax.plot(x, y, marker="o" if few else None, ms=3, **kw)
+
+    for si, (seed, c) in enumerate(sorted(frames.items(), key=lambda kv: str(kv[0]))):
+        suffix = f" (seed {seed})" if len(frames) > 1 else ""
+        for ki, key in enumerate(losses + others):
             if key not in c:
                 continue
             part = c[["step", "seconds", key]].dropna()
             if part.empty:
                 continue
-            label = f"{key}" + (f" (seed {seed})" if len(frames) > 1 else "")
-            kw = dict(color=COLOURS[ki % len(COLOURS)], ls=styles[si % len(styles)], lw=1, alpha=0.9)
-            axes[0].plot(part["step"], part[key], label=label, **kw)
-            axes[1].plot(part["seconds"], part[key], **kw)
-        if has_val and "val_bits_per_dim" in c:
+            kw = dict(color=COLOURS[ki % len(COLOURS)], ls=styles[si % len(styles)], lw=1, alpha=0.9, label=key + suffix)
+            if key in losses:
+                draw(axes[0], part["step"], part[key], **kw)
+                draw(axes[1], part["seconds"], part[key], **kw)
+            else:
+                draw(other_ax, part["step"], part[key], **kw)
+        if val_ax is not None and "val_bits_per_dim" in c:
             v = c[["step", "val_bits_per_dim"]].dropna()
-            axes[2].plot(v["step"], v["val_bits_per_dim"], marker="o", ms=3, lw=1, ls=styles[si % len(styles)],
-                         color="#333", label=f"seed {seed}")
-    axes[0].set_xlabel("step")
-    axes[0].set_ylabel("training loss")
+            val_ax.plot(v["step"], v["val_bits_per_dim"], marker="o", ms=3, lw=1, ls=styles[si % len(styles)],
+                        color="#333", label=f"seed {seed}")
+    axes[0].set(xlabel="step", ylabel="training loss")
     axes[0].set_title("loss vs step", fontsize=9)
-    axes[1].set_xlabel("wall time (s)")
+    axes[1].set(xlabel="wall time (s)")
     axes[1].set_title("loss vs wall time", fontsize=9)
-    if has_val:
-        axes[2].set_xlabel("step")
-        axes[2].set_ylabel("bits/dim")
-        axes[2].set_title("validation bits/dim", fontsize=9)
+    if val_ax is not None:
+        val_ax.set(xlabel="step", ylabel="bits/dim")
+        val_ax.set_title("validation bits/dim", fontsize=9)
+    if other_ax is not None:
+        other_ax.set(xlabel="step")
+        other_ax.set_title("other logged values", fontsize=9)
+        other_ax.legend(fontsize=6, frameon=False)
     for ax in axes:
         ax.grid(True, alpha=0.25)
         ax.tick_params(labelsize=7)
-    if loss_keys:
+    if losses:
         axes[0].legend(fontsize=6, frameon=False)
     return _png(fig)

@@ -373,6 +373,8 @@ def _mark_best(table: Table, c: int) -> None:
     if len({table.rows[r].model for r, _ in cands}) < 2:
         return
     best = max(cell.mean for _, cell in cands) if col.higher else min(cell.mean for _, cell in cands)
+    if all(math.isclose(cell.mean, best, rel_tol=1e-12, abs_tol=0.0) for _, cell in cands):
+        return  # everyone ties: nothing to point at
     for _, cell in cands:
         cell.best = math.isclose(cell.mean, best, rel_tol=1e-12, abs_tol=0.0)
 
