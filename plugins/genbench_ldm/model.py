@@ -1,0 +1,333 @@
+"""Latent diffusion (Rombach et al. 2022) as a genbench GenerativeModel, with the LSGM-style bound (``bound``).
+
+Training runs in two stages inside one budget (the runner's ``max_steps`` / ``max_minutes``):
+
+1. steps < ``ae_fraction`` of the budget: the "KL-f" autoencoder (``autoencoder``), loss per image
+   E_q[-log p(x | z)] + kl_weight * KL(q(z | x) || N(0, I)) with a discrete decoder (``likelihoods``);
+2. the rest: the autoencoder is frozen; at the first step of this stage the scale factor s = 1 / std(z) is
+   estimated from that batch's posterior draws (Rombach et al. section 4.3.2) and kept; a DDPM (epsilon
+   prediction, Ho et al. Algorithm 1, with an EMA) is trained on u = s z, z ~ q(z | x).  The U-Net, schedule,
+   samplers and EMA are the DDPM plugin's (``genbench_ddpm``).
+
+Sampling: u_T ~ N(0, I), ancestral (Algorithm 2) or DDIM in latent space with the EMA network, z = u / s, then
+one decoder pass; the image is the decoder's mean (Rombach et al. decode deterministically), or a draw from
+p(x | z) with ``decode="sample"``.  NFE = diffusion steps + 1 decoder evaluation.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
+from genbench_ddpm.ema import ema_copy, ema_decay, ema_update
+from genbench_ddpm.samplers import ancestral_sample, ddim_sample
+from genbench_ddpm.schedule import Schedule, q_sample
+from genbench_ddpm.unet import UNet, UNetConfig
+
+from .autoencoder import AutoencoderConfig, Decoder, Encoder, gaussian_neg_entropy, kl_to_standard_normal
+from .bound import BoundTerms, combine
+from .latent_vlb import continuous_vlb_stratified
+from .likelihoods import make_likelihood
+
+
+@dataclass
+class LDMConfig(ModelConfig):
+    """Stage 1 (autoencoder), the split, stage 2 (latent DDPM).  ``f`` / ``z_channels`` None: chosen by the data
+    size in ``preset_overrides`` (f = 2, 2 channels for images up to 16x16; f = 4, 4 channels above)."""
+
+    # stage 1: KL-f autoencoder
+    f: int | None = None
+    z_channels: int | None = None
+    ae_ch: int = 32
+    ae_res_blocks: int = 1
+    kl_weight: float = 1e-3  # weight of KL(q || N(0, I)) against the reconstruction nats (both per image)
+    decoder_likelihood: str = "auto"  # "categorical", "logistic", or auto (categorical for K <= 64)
+    ae_lr: float = 1e-3
+    decode: str = "mean"  # how samples leave the decoder: "mean" of p(x|z), or "sample" from it
+    # the split of the training budget: the first ae_fraction of max_steps (and of max_minutes) is stage 1
+    ae_fraction: float = 0.3
+    # stage 2: DDPM on the scaled latents (fields as in genbench_ddpm.DDPMConfig)
+    T: int = 1000
+    schedule: str = "linear"
+    ch: int = 64
+    ch_mult: list[int] = field(default_factory=lambda: [1, 2])
+    num_res_blocks: int = 2
+    attn_resolutions: list[int] | None = None  # None: the U-Net's lowest latent resolution (and the middle)
+    dropout: float = 0.0
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    lr_decay: bool = True
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    ema_warmup: bool = True
+    variance: str = "beta"  # sigma_t^2 = beta_t: right for continuous latents (beta~ suits discrete pixels)
+    ddim_eta: float = 0.0
+    vlb_strata: int = 8
+    test_vlb_strata: int = 32
+    batch_size: int = 128
+    max_steps: int | None = 20000
+
+
+class LatentDiffusion(GenerativeModel):
+    """KL-regularised autoencoder + DDPM on its scaled latents (Rombach et al. 2022); bound as in LSGM."""
+
+    name = "ldm"
+    description = "latent diffusion (Rombach et al. 2022): KL-f autoencoder + latent DDPM, DDIM; LSGM-style ELBO"
+    Config = LDMConfig
+    likelihood = "bound"
+    likelihood_kind = "ELBO"
+    supports_steps = True
+    presets: dict[str, dict[str, Any]] = {
+        "tiny": {
+            "ae_ch": 8, "T": 20, "ch": 8, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [], "lr": 1e-3, "warmup_steps": 0,
+            "ema_decay": 0.9, "batch_size": 16, "max_steps": 4, "ae_fraction": 0.5, "eval_every": 4, "n_samples": 16,
+            "sample_batch_size": 16, "sample_steps": [None, 5], "vlb_strata": 4, "test_vlb_strata": 4,
+        },
+        "quick": {
+            "ae_ch": 32, "T": 1000, "schedule": "cosine", "ch": 64, "ch_mult": [1, 2], "num_res_blocks": 1,
+            "lr": 2e-3, "warmup_steps": 100, "ema_decay": 0.995, "batch_size": 128, "max_steps": 4000,
+            "max_minutes": 4.0, "ae_fraction": 0.25, "eval_every": 500, "n_samples": 1000, "sample_batch_size": 500,
+            "sample_steps": [50], "vlb_strata": 8, "test_vlb_strata": 32,
+        },
+        "standard": {
+            "ae_ch": 64, "T": 1000, "schedule": "cosine", "ch": 64, "ch_mult": [1, 2], "num_res_blocks": 2,
+            "lr": 1e-3, "warmup_steps": 200, "ema_decay": 0.999, "batch_size": 128, "max_steps": 20000,
+            "max_minutes": 30.0, "ae_fraction": 0.25, "eval_every": 1000, "n_samples": 1000, "sample_batch_size": 500,
+            "sample_steps": [None, 50, 20], "vlb_strata": 8, "test_vlb_strata": 64,
+        },
+    }
+
+    @classmethod
+    def preset_overrides(cls, preset: str, data: DataSpec) -> dict[str, Any]:
+        """f and latent channels by image size: f = 2 and 2 channels up to 16x16, else f = 4 and 4 channels."""
+        values = super().preset_overrides(preset, data)
+        small = min(data.height, data.width) <= 16
+        values.setdefault("f", 2 if small else 4)
+        values.setdefault("z_channels", 2 if small else 4)
+        return values
+
+    def __init__(self, config: LDMConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
+        super().__init__(config, data, device)
+        c = config
+        if c.decode not in ("mean", "sample"):
+            raise ValueError(f"decode must be 'mean' or 'sample', got {c.decode!r}")
+        if not 0.0 <= c.ae_fraction < 1.0:
+            raise ValueError(f"ae_fraction must be in [0, 1), got {c.ae_fraction}")
+        small = min(data.height, data.width) <= 16
+        self.lik = make_likelihood(c.decoder_likelihood, data.levels)
+        self.ae_cfg = AutoencoderConfig(in_channels=data.channels, f=c.f or (2 if small else 4),
+                                        z_channels=c.z_channels or (2 if small else 4), ch=c.ae_ch,
+                                        res_blocks=c.ae_res_blocks, n_params=self.lik.n_params)
+        lh, lw = (math.ceil(data.height / self.ae_cfg.f), math.ceil(data.width / self.ae_cfg.f))
+        self.latent_shape = (self.ae_cfg.z_channels, lh, lw)
+        self.schedule = Schedule.make(c.schedule, c.T)
+        attn = c.attn_resolutions
+        if attn is None:  # self-attention at the lowest resolution the U-Net reaches on these latents
+            size = min(lh, lw)
+            for _ in range(len(c.ch_mult) - 1):
+                size = (size + 1) // 2
+            attn = [size]
+        encoder = Encoder(self.ae_cfg).to(self.device)
+        decoder = Decoder(self.ae_cfg, (data.height, data.width)).to(self.device)
+        unet = UNet(UNetConfig(in_channels=self.ae_cfg.z_channels, ch=c.ch, ch_mult=tuple(c.ch_mult),
+                               num_res_blocks=c.num_res_blocks, attn_resolutions=tuple(attn),
+                               dropout=c.dropout), (lh, lw)).to(self.device)
+        self.networks = {"encoder": encoder, "decoder": decoder, "unet": unet}
+        if c.ema_decay > 0:
+            self.networks["ema"] = ema_copy(unet)
+        self.optimizers = {
+            "ae": torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=c.ae_lr),
+            "diffusion": torch.optim.Adam(unet.parameters(), lr=c.lr),
+        }
+        self.scale: float | None = None  # Rombach et al.'s scale factor, set at the first diffusion step
+        self.stage = 1
+        self.ae_steps = 0
+        self.ae_seconds = 0.0
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def latent_dims(self) -> int:
+        return math.prod(self.latent_shape)
+
+    @property
+    def sampling_net(self) -> UNet:
+        return self.networks.get("ema", self.networks["unet"])  # type: ignore[return-value]
+
+    def eps_fn(self, u: Tensor, t: Tensor) -> Tensor:
+        """eps_theta(u_t, t) of the sampling (EMA) network."""
+        return self.sampling_net(u, t.to(self.device))
+
+    def train(self, mode: bool = True) -> None:
+        frozen_ae = self.stage == 2
+        self.networks["encoder"].train(mode and not frozen_ae)
+        self.networks["decoder"].train(mode and not frozen_ae)
+        self.networks["unet"].train(mode)
+        if "ema" in self.networks:
+            self.networks["ema"].train(False)
+
+    def count_parameters(self) -> int:
+        """Autoencoder + denoiser (the EMA copy is not extra capacity)."""
+        return sum(p.numel() for k in ("encoder", "decoder", "unet") for p in self.networks[k].parameters())
+
+    def stage1_done(self) -> bool:
+        """Whether stage 1 has used its share of the budget: ``ae_fraction`` of max_steps or of max_minutes."""
+        c = self.config
+        by_steps = c.max_steps is not None and self.ae_steps >= round(c.ae_fraction * c.max_steps)
+        by_time = c.max_minutes is not None and self.ae_seconds >= c.ae_fraction * 60.0 * c.max_minutes
+        return by_steps or by_time
+
+    def diffusion_lr(self) -> float:
+        """Linear warm-up, then constant or cosine-decayed to 10% over the diffusion stage's share of max_steps."""
+        c = self.config
+        j = self.step - self.ae_steps
+        lr = c.lr * min(1.0, (j + 1) / c.warmup_steps) if c.warmup_steps > 0 else c.lr
+        if c.lr_decay and c.max_steps and j >= c.warmup_steps:
+            total = max(1, c.max_steps - self.ae_steps - c.warmup_steps)
+            lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (j - c.warmup_steps) / total)))
+        return lr
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Images in [0, 1] -> (mean, logvar) of q(z | x); the encoder sees 2 x - 1."""
+        return self.networks["encoder"](x.to(self.device) * 2 - 1)
+
+    # ------------------------------------------------------------------ training
+    def train_step(self, x: Tensor) -> dict[str, float]:
+        if self.stage == 1 and self.stage1_done():
+            self.stage = 2
+            self.train(True)
+        return self._autoencoder_step(x) if self.stage == 1 else self._diffusion_step(x)
+
+    def _autoencoder_step(self, x: Tensor) -> dict[str, float]:
+        """Stage 1: minimise E_q[-log p(x | z)] + kl_weight KL(q(z|x) || N(0, I)) per image (reparameterised)."""
+        t0 = time.perf_counter()
+        levels = self.data.to_levels(x).to(self.device)
+        mean, logvar = self.encode(x)
+        z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
+        rec = -self.lik.log_prob(self.networks["decoder"](z), levels).flatten(1).sum(1)
+        kl = kl_to_standard_normal(mean, logvar)
+        loss = (rec + self.config.kl_weight * kl).mean() / self.data.dims
+        opt = self.optimizers["ae"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for k in ("encoder", "decoder") for p in self.networks[k].parameters()]
+        if self.config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip * 10)
+        opt.step()
+        self.ae_steps += 1
+        self.ae_seconds += time.perf_counter() - t0
+        return {"loss": float(loss.detach()), "stage": 1.0, "rec_bits_per_dim": float(rec.detach().mean()) / (self.data.dims * math.log(2)),
+                "kl_nats": float(kl.detach().mean())}
+
+    @torch.no_grad()
+    def latents(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ q(z | x) for a batch of images (noise from ``generator`` on the CPU, or the global RNG)."""
+        mean, logvar = self.encode(x)
+        noise = torch.randn(mean.shape, generator=generator).to(self.device) if generator else torch.randn_like(mean)
+        return mean + (0.5 * logvar).exp() * noise
+
+    def _diffusion_step(self, x: Tensor) -> dict[str, float]:
+        """Stage 2: Algorithm 1 of Ho et al. on u = s z, z ~ q(z | x), then the EMA update."""
+        c = self.config
+        z = self.latents(x)
+        if self.scale is None:  # Rombach et al. 4.3.2: rescale by the std of the first batch's latents
+            self.scale = float(1.0 / z.flatten().std().clamp(min=1e-8))
+        u = self.scale * z
+        t = torch.randint(0, c.T, (len(u),), device=self.device)
+        eps = torch.randn_like(u)
+        net = self.networks["unet"]
+        loss = F.mse_loss(net(q_sample(self.schedule, u, t, eps), t), eps)
+        opt = self.optimizers["diffusion"]
+        for group in opt.param_groups:
+            group["lr"] = self.diffusion_lr()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if c.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), c.grad_clip)
+        opt.step()
+        if "ema" in self.networks:
+            ema_update(self.networks["ema"], net, ema_decay(c.ema_decay, self.step - self.ae_steps, c.ema_warmup))
+        return {"loss": float(loss.detach()), "stage": 2.0}
+
+    # ------------------------------------------------------------------ sampling
+    def sampler_name(self, steps: int | None) -> str:
+        if steps is None or steps >= self.config.T:
+            return f"ancestral-{self.config.T}"
+        eta = f", eta={self.config.ddim_eta:g}" if self.config.ddim_eta else ""
+        return f"DDIM-{steps}{eta}"
+
+    def sample_latents(self, n: int, steps: int | None = None, generator: torch.Generator | None = None) -> tuple[Tensor, int]:
+        """Scaled latents u_0 (n, *latent_shape) by Algorithm 2 (``steps`` None or >= T) or DDIM; latents are
+        not clipped (they are not bounded like pixels).  Returns (u_0, network evaluations)."""
+        c = self.config
+        shape = (n, *self.latent_shape)
+        if steps is None or steps >= c.T:
+            return ancestral_sample(self.eps_fn, self.schedule, shape, generator=generator, device=self.device,
+                                    variance=c.variance, clip_x0=None)
+        return ddim_sample(self.eps_fn, self.schedule, shape, steps, eta=c.ddim_eta, generator=generator,
+                           device=self.device, clip_x0=None)
+
+    def decode(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Scaled latents -> images in [0, 1]: the decoder mean of p(x | z = u / s), or a draw from it."""
+        params = self.networks["decoder"](u / (self.scale or 1.0))
+        if self.config.decode == "mean":
+            return self.lik.mean(params)
+        uni = torch.rand(params[:, :, 0].shape, generator=generator).to(self.device)
+        return self.data.to_unit(self.lik.sample(params, uni))
+
+    def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+        u, nfe = self.sample_latents(n, steps, generator)
+        self.last_nfe = nfe + 1  # + one decoder pass
+        return self.decode(u, generator).clamp(0, 1)
+
+    # ------------------------------------------------------------------ likelihood
+    @staticmethod
+    def _content_generator(x: Tensor) -> torch.Generator:
+        """Seeded by the batch's content: the bound of a batch is reproducible, and checkpoints compared on the
+        same validation batch share their z, t and noise draws."""
+        digest = hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).digest()
+        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+    def bound_terms(self, x: Tensor, strata: int | None = None, generator: torch.Generator | None = None) -> BoundTerms:
+        """The three terms of the bound (``bound``) per image, one z ~ q(z | x) per image and ``strata`` t-strata."""
+        gen = generator or self._content_generator(x)
+        levels = self.data.to_levels(x).to(self.device)
+        mean, logvar = self.encode(x)
+        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen).to(self.device)
+        rec = -self.lik.log_prob(self.networks["decoder"](z), levels).flatten(1).sum(1)
+        scale = self.scale or 1.0
+        vlb = continuous_vlb_stratified(self.eps_fn, self.schedule, scale * z, strata or self.config.vlb_strata,
+                                        variance=self.config.variance, generator=gen, chunk=1024)
+        return combine(rec, gaussian_neg_entropy(logvar), vlb, scale, self.latent_dims)
+
+    def nll(self, x: Tensor) -> Tensor:
+        """The bound on -log P(x) in nats per image (``vlb_strata`` strata): validation / checkpoint selection."""
+        return self.bound_terms(x).total.float()
+
+    def nll_estimates(self, x: Tensor) -> list[NLLEstimate]:
+        """The bound with ``test_vlb_strata`` strata, for the reported bits/dim (kind ELBO: an evidence bound whose
+        prior log-density is itself replaced by the diffusion's VLB, as in LSGM)."""
+        k = self.config.test_vlb_strata
+        terms = self.bound_terms(x, k)
+        return [NLLEstimate("ELBO", terms.total.float(), {
+            "bound": "LSGM: E_q[-log p(x|z)] + E_q[log q(z|x)] + E_q[VLB_diffusion(s z)] - d log s",
+            "prior": "latent DDPM VLB", "estimator": "1 z per image, stratified-t", "strata": k, "T": self.config.T,
+            "scale_factor": self.scale, "latent_dims": self.latent_dims, "decoder": self.lik.name,
+        })]
+
+    # ------------------------------------------------------------------ checkpoints
+    def extra_state(self) -> dict[str, Any]:
+        return {"scale": -1.0 if self.scale is None else float(self.scale), "stage": int(self.stage),
+                "ae_steps": int(self.ae_steps), "ae_seconds": float(self.ae_seconds)}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        s = float(state["scale"])
+        self.scale = None if s < 0 else s
+        self.stage, self.ae_steps, self.ae_seconds = int(state["stage"]), int(state["ae_steps"]), float(state["ae_seconds"])
+        self.train(self.networks["unet"].training)

@@ -1,0 +1,136 @@
+"""The latent-diffusion bound: its three terms, the change of variables for the scale factor, the continuous
+latent VLB against a closed form, and the entropy floor of a data set whose entropy is known exactly."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genbench import DataSpec
+from genbench.config import resolve_config
+from genbench.data.calibration import PrototypeMixture
+from genbench.testing import DIGITS_SPEC, contract_batch
+from genbench_ddpm.schedule import Schedule, extract
+from genbench_ldm import LatentDiffusion
+from genbench_ldm.latent_vlb import continuous_vlb_stratified
+
+
+def make(spec: DataSpec, **overrides) -> LatentDiffusion:
+    torch.manual_seed(0)
+    return LatentDiffusion(resolve_config(LatentDiffusion, "tiny", spec, overrides), spec)
+
+
+def trained(spec: DataSpec, x: torch.Tensor, steps: int = 12, **overrides) -> LatentDiffusion:
+    model = make(spec, max_steps=steps, ae_fraction=0.5, **overrides)
+    model.train(True)
+    for i in range(steps):
+        model.train_step(x[torch.randint(0, len(x), (16,))])
+        model.step += 1
+    model.train(False)
+    return model
+
+
+def test_the_bound_is_the_sum_of_its_three_terms():
+    spec = DIGITS_SPEC
+    x = contract_batch(spec, n=8)
+    model = trained(spec, contract_batch(spec, n=64, seed=1))
+    assert model.stage == 2 and model.scale is not None and model.scale > 0
+    with torch.no_grad():
+        terms = model.bound_terms(x, strata=4, generator=torch.Generator().manual_seed(5))
+        torch.testing.assert_close(terms.total, terms.reconstruction + terms.neg_entropy + terms.latent_cross_entropy)
+        # each term, recomputed independently from the same draws (z noise first, then the diffusion's t and noise)
+        g = torch.Generator().manual_seed(5)
+        mean, logvar = model.encode(x)
+        std = (0.5 * logvar).exp()
+        z = mean + std * torch.randn(mean.shape, generator=g)
+        rec = -model.lik.log_probs_all(model.networks["decoder"](z)).gather(-1, spec.to_levels(x).unsqueeze(-1))
+        torch.testing.assert_close(terms.reconstruction, rec.flatten(1).sum(1).double(), atol=1e-3, rtol=1e-5)
+        neg_h = -torch.distributions.Normal(mean.double(), std.double()).entropy().flatten(1).sum(1)
+        torch.testing.assert_close(terms.neg_entropy, neg_h, atol=1e-4, rtol=1e-6)
+        d = model.latent_dims
+        assert d == model.ae_cfg.z_channels * 4 * 4
+        vlb = continuous_vlb_stratified(model.eps_fn, model.schedule, model.scale * z, 4, variance=model.config.variance,
+                                        generator=g)
+        torch.testing.assert_close(terms.latent_cross_entropy, vlb - d * math.log(model.scale), atol=1e-3, rtol=1e-6)
+        torch.testing.assert_close(terms.log_det, torch.full((8,), -d * math.log(model.scale), dtype=torch.float64))
+        # nll() is the same bound with the batch's content-seeded draws; reproducible
+        torch.testing.assert_close(model.nll(x), model.bound_terms(x).total.float())
+        torch.testing.assert_close(model.nll(x), model.nll(x))
+        est = model.nll_estimates(x)[0]
+        assert est.kind == "ELBO" and est.params["strata"] == model.config.test_vlb_strata
+    assert (terms.reconstruction >= 0).all()
+
+
+@pytest.mark.parametrize("scale", [0.01, 3.0])
+def test_change_of_variables_for_the_scale_factor(scale):
+    """With the exact denoiser of u ~ N(0, I) as the prior on u = s z, p_z is N(0, 1/s^2) up to the (small) VLB gap,
+    so E_q[log q(z|x)] + E_q[-log p_z(z)] must match KL(q(z|x) || N(0, 1/s^2)) in closed form.  Dropping the
+    -d log s of p_z(z) = s^d p_u(s z) shifts it by d |log s| (147 nats at s = 0.01, where it also turns negative)."""
+    spec = DIGITS_SPEC
+    model = make(spec)
+    model.schedule = Schedule.make("cosine", 1000)
+    model.eps_fn = lambda ut, t: (1 - extract(model.schedule.alpha_bar, t, ut)).sqrt() * ut  # E[eps | u_t], u_0 ~ N(0, I)
+    model.scale = scale
+    model.train(False)
+    x = contract_batch(spec, n=16)
+    with torch.no_grad():
+        kl = torch.stack([(lambda t: t.neg_entropy + t.latent_cross_entropy)(
+            model.bound_terms(x, strata=16, generator=torch.Generator().manual_seed(r))) for r in range(32)]).mean(0)
+        mean, logvar = model.encode(x)
+    d = model.latent_dims
+    v, s2 = logvar.exp().double(), 1.0 / scale**2
+    closed = 0.5 * (math.log(s2) - logvar.double() + (v + mean.double() ** 2) / s2 - 1).flatten(1).sum(1)
+    assert (kl >= 0).all(), kl
+    # mean over 16 images x 32 draws: Monte-Carlo error ~1.5 nats, VLB gap of the exact denoiser ~0.03 nats/dim
+    gap = float(kl.mean() - closed.mean())
+    tol = 0.01 * float(closed.mean()) + 0.08 * d
+    assert abs(gap) <= tol, (gap, tol)
+    assert d * abs(math.log(scale)) > tol  # the tolerance would catch a missing (or doubled) log det
+
+
+def test_latent_vlb_of_gaussian_data_with_the_exact_denoiser():
+    """u_0 ~ N(0, v): the Bayes denoiser is eps* = sqrt(1 - abar) u_t / (abar v + 1 - abar).  The bound over all
+    T terms must lie above the exact -log N(u_0; 0, v) on average, and close to it (T = 1000, sigma^2 = beta)."""
+    s, v, d = Schedule.make("cosine", 1000), 0.5, 2
+
+    def eps_fn(ut, t):
+        ab = extract(s.alpha_bar, t, ut)
+        return (1 - ab).sqrt() * ut / (ab * v + 1 - ab)
+
+    g = torch.Generator().manual_seed(0)
+    u0 = torch.randn(400, d, 1, 1, generator=g, dtype=torch.float64) * math.sqrt(v)
+    exact = (0.5 * (math.log(2 * math.pi * v) + u0**2 / v)).flatten(1).sum(1)
+    gap = continuous_vlb_stratified(eps_fn, s, u0, s.T - 1, variance="beta", generator=g) - exact
+    se = float(gap.std() / math.sqrt(len(gap)))
+    assert float(gap.mean()) > -3 * se, (float(gap.mean()), se)
+    assert float(gap.mean()) < 0.1 * d + 3 * se, (float(gap.mean()), se)
+    # the stratified estimate (9 evaluations per image) agrees with the full sum in expectation
+    strat = torch.stack([continuous_vlb_stratified(eps_fn, s, u0, 8, variance="beta", generator=g) for _ in range(4)]).mean(0)
+    diff = strat - exact
+    assert abs(float(diff.mean() - gap.mean())) < 4 * math.hypot(se, float(diff.std() / math.sqrt(len(diff)))), \
+        (float(diff.mean()), float(gap.mean()))
+
+
+def test_bound_stays_above_the_entropy_of_a_known_distribution():
+    """A 2x2 image distribution with K=3 (81 images) whose entropy is computed by enumeration; the bound averaged
+    exactly over p(x) (every image, weighted by its probability) must be >= H(p) after some training."""
+    protos = np.array([[[[0, 2], [2, 0]]], [[[2, 2], [0, 0]]]], dtype=np.uint8)
+    mix = PrototypeMixture(prototypes=protos, weights=np.array([0.7, 0.3]), levels=3, noise=0.3)
+    entropy = mix.entropy_by_enumeration_nats()
+    spec = DataSpec(channels=1, height=2, width=2, levels=3)
+    grid = np.stack(np.meshgrid(*[np.arange(3)] * 4, indexing="ij"), -1).reshape(-1, 1, 2, 2).astype(np.uint8)
+    p = torch.from_numpy(np.exp(mix.log_prob(grid)))
+    assert abs(float(p.sum()) - 1) < 1e-9
+    train, _ = mix.sample(2000, np.random.Generator(np.random.PCG64(0)))
+    x_train = spec.to_unit(torch.from_numpy(train))
+    model = trained(spec, x_train, steps=100, T=1000, ae_lr=3e-3, lr=3e-3)
+    x_all = spec.to_unit(torch.from_numpy(grid))
+    with torch.no_grad():
+        bound = torch.stack([model.bound_terms(x_all, strata=8, generator=torch.Generator().manual_seed(r)).total
+                             for r in range(4)]).mean(0)
+    expected = float((p * bound).sum())
+    assert expected >= entropy, (expected, entropy)
+    # and a sane number: an untrained prior costs about log(std(u_0) sqrt(2 pi e)) ~ 6.4 nats per latent dim here
+    assert expected < spec.dims * math.log(3) + 8 * model.latent_dims, expected

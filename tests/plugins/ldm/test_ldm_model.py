@@ -1,0 +1,128 @@
+"""Latent diffusion through the genbench interface: the shared contract, the budget split between the stages,
+the frozen autoencoder and the scale factor, NFE, checkpoints and presets."""
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from genbench import DataSpec
+from genbench.config import resolve_config
+from genbench.plugins import build_registry
+from genbench.testing import CONTRACT_SPECS, DIGITS_SPEC, check_model_contract, contract_batch
+import genbench_ldm
+from genbench_ldm import LatentDiffusion
+
+
+@pytest.mark.parametrize("spec", list(CONTRACT_SPECS.values()), ids=list(CONTRACT_SPECS))
+def test_contract(spec):
+    check_model_contract(LatentDiffusion, spec)
+
+
+def test_registered_as_ldm():
+    reg = build_registry(extra=[genbench_ldm], autoload=False)
+    assert reg.models.get("ldm") is LatentDiffusion
+
+
+def make(spec: DataSpec = DIGITS_SPEC, **overrides) -> LatentDiffusion:
+    torch.manual_seed(0)
+    return LatentDiffusion(resolve_config(LatentDiffusion, "tiny", spec, overrides), spec)
+
+
+def step(model: LatentDiffusion, x: torch.Tensor) -> dict[str, float]:
+    out = model.train_step(x)
+    model.step += 1
+    return out
+
+
+def test_the_budget_splits_between_the_stages_and_stage_two_freezes_the_autoencoder():
+    model = make(max_steps=10, ae_fraction=0.3)
+    x = contract_batch(DIGITS_SPEC, n=16)
+    model.train(True)
+    stages = []
+    for i in range(10):
+        if i == 3:
+            ae_before = {k: v.clone() for k, v in model.networks["encoder"].state_dict().items()}
+            dec_before = {k: v.clone() for k, v in model.networks["decoder"].state_dict().items()}
+            unet_before = {k: v.clone() for k, v in model.networks["unet"].state_dict().items()}
+            assert model.scale is None
+        stages.append(step(model, x)["stage"])
+    assert stages == [1.0] * 3 + [2.0] * 7
+    assert model.ae_steps == 3 and model.stage == 2
+    for k, v in model.networks["encoder"].state_dict().items():
+        assert torch.equal(v, ae_before[k]), k
+    for k, v in model.networks["decoder"].state_dict().items():
+        assert torch.equal(v, dec_before[k]), k
+    assert any(not torch.equal(v, unet_before[k]) for k, v in model.networks["unet"].state_dict().items())
+    assert not model.networks["encoder"].training and model.networks["unet"].training
+    # the scale factor makes the latents of a batch unit-variance (estimated once, on the first stage-2 batch)
+    torch.manual_seed(1)
+    u = model.scale * model.latents(x)
+    assert 0.7 < float(u.std()) < 1.4, float(u.std())
+
+
+def test_time_budget_split():
+    model = make(max_steps=None, max_minutes=1.0, ae_fraction=0.5)
+    model.ae_seconds = 29.0
+    assert not model.stage1_done()
+    model.ae_seconds = 30.0
+    assert model.stage1_done()
+    assert step(model, contract_batch(DIGITS_SPEC))["stage"] == 2.0
+
+
+def test_nfe_counts_the_decoder_pass_and_sampler_names():
+    model = make(T=20)
+    model.train(False)
+    with torch.inference_mode():
+        model.sample(2, generator=torch.Generator().manual_seed(0))
+        assert model.last_nfe == 20 + 1
+        model.sample(2, steps=5, generator=torch.Generator().manual_seed(0))
+        assert model.last_nfe == 5 + 1
+    assert model.sampler_name(None) == "ancestral-20" and model.sampler_name(5) == "DDIM-5"
+
+
+def test_decode_sample_mode_draws_levels():
+    model = make(decode="sample")
+    model.train(False)
+    with torch.inference_mode():
+        x = model.sample(4, steps=3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(x, DIGITS_SPEC.to_unit(DIGITS_SPEC.to_levels(x)))
+    with pytest.raises(ValueError, match="decode"):
+        make(decode="mode")
+
+
+def test_checkpoint_keeps_scale_stage_and_split():
+    model = make(max_steps=6, ae_fraction=0.5)
+    x = contract_batch(DIGITS_SPEC, n=16)
+    model.train(True)
+    for _ in range(5):
+        step(model, x)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    buf.seek(0)
+    fresh = make(max_steps=6, ae_fraction=0.5)
+    fresh.load_state_dict(torch.load(buf, weights_only=True))
+    assert (fresh.scale, fresh.stage, fresh.ae_steps, fresh.step) == (model.scale, 2, 3, 5)
+    with torch.no_grad():
+        model.train(False)
+        fresh.train(False)
+        torch.testing.assert_close(fresh.nll(x), model.nll(x))
+
+
+def test_presets_follow_the_data_size():
+    def attn(model):
+        return model.networks["unet"].cfg.attn_resolutions
+
+    small = resolve_config(LatentDiffusion, "quick", DIGITS_SPEC)
+    assert (small.f, small.z_channels) == (2, 2)
+    assert attn(LatentDiffusion(small, DIGITS_SPEC)) == (2,)  # 4x4 latents, one down-sampling
+    spec28 = CONTRACT_SPECS["28x28x1-K256"]
+    big = resolve_config(LatentDiffusion, "quick", spec28)
+    assert (big.f, big.z_channels) == (4, 4)
+    assert LatentDiffusion(big, spec28).latent_shape == (4, 7, 7) and attn(LatentDiffusion(big, spec28)) == (4,)
+    spec32 = CONTRACT_SPECS["32x32x3-K256"]
+    f8 = LatentDiffusion(resolve_config(LatentDiffusion, "quick", spec32, {"f": 8}), spec32)
+    assert f8.latent_shape == (4, 4, 4) and attn(f8) == (2,)
+    assert LatentDiffusion(resolve_config(LatentDiffusion, "tiny", CONTRACT_SPECS["28x28x1-K256"]),
+                           CONTRACT_SPECS["28x28x1-K256"]).lik.name == "logistic"
