@@ -136,3 +136,14 @@ def test_failed_cells_show_one_line(tmp_path: Path, state: str, error: str | Non
     html = write_report(tmp_path).read_text()
     assert "second line" not in html
     assert ("x" * 400 in html and "x" * 401 not in html) if error else "still running or was interrupted" in html
+
+
+def test_invalid_likelihood_is_flagged_on_the_page(tmp_path: Path) -> None:
+    write_run(tmp_path, "cheat", 0, {"default": (5.0, 10.0, 1)}, {"exact": 1.0}, entropy=1.6, stderr=0.01)
+    write_run(tmp_path, "vae", 0, {"default": (6.0, 10.0, 1)}, {"ELBO": 2.5}, entropy=1.6, stderr=0.01)
+    html = write_report(tmp_path).read_text()
+    assert "Invalid likelihoods." in html and "⚠ invalid" in html
+    assert html.count("⚠ invalid") == 1  # the cheat's bits/dim cell only
+    assert "data entropy (floor)" in html and "1.6" in html
+    md = (tmp_path / "results.md").read_text()
+    assert "Data entropy (no model may go below): 1.6000 bits/dim." in md
