@@ -15,12 +15,12 @@ from genbench.io import atomic_write_text
 from genbench.report import plots
 from genbench.report.inputs import RunSet, load_curves, real_grid_png, run_command, select_runs
 from genbench.report.page import DatasetView, ModelView, PageInputs, render_page
-from genbench.report.tables import BASELINE, FEATURE_METRICS, Board, build_boards, prepared, table_records, to_latex, to_markdown
+from genbench.report.tables import BASELINE, FEATURE_METRICS, Board, is_baseline, build_boards, prepared, table_records, to_latex, to_markdown
 
 OUTPUTS = ("index.html", "results.csv", "results.md", "results.tex", "results.json")
 
 
-def _model_views(board: Board, runset: RunSet, baseline: str) -> list[ModelView]:
+def _model_views(board: Board, runset: RunSet, df: pd.DataFrame, baseline: str) -> list[ModelView]:
     order: list[str] = []
     for t in board.tables:
         for r in t.rows:
@@ -28,7 +28,8 @@ def _model_views(board: Board, runset: RunSet, baseline: str) -> list[ModelView]
                 order.append(r.model)
     views = []
     for model in order:
-        done = sorted((s for s in runset.done if s.get("model") == model and s.get("dataset") == board.dataset),
+        ids = set(df.loc[(df["model"] == model) & (df["dataset"] == board.dataset), "run_id"])
+        done = sorted((s for s in runset.done if s.get("run_id", Path(s["run_dir"]).name) in ids),
                       key=lambda s: (str(s.get("seed")), str(s.get("run_id"))))
         grids: list[tuple[str, bytes]] = []
         seed = None
@@ -43,7 +44,7 @@ def _model_views(board: Board, runset: RunSet, baseline: str) -> list[ModelView]
                 break
         curves = {s.get("seed"): load_curves(s["run_dir"]) for s in done}
         png = plots.curves_png(curves) if curves else None
-        views.append(ModelView(model, "baseline" if model == baseline else "model", seed, grids, png, len(done)))
+        views.append(ModelView(model, "baseline" if is_baseline(model, baseline) else "model", seed, grids, png, len(done)))
     return views
 
 
@@ -126,7 +127,7 @@ def _dataset_views(runset: RunSet, boards: dict[str, Board], baseline: str, data
                       for n, g in fl.assign(n=sizes.fillna(-1)).groupby("n")]
             cost.append((extractor, plots.quality_cost_png(points, floors, f"{name}: FID [{extractor}] against cost", baseline)))
         grid, why = real_grid_png(name, data_root=data_root)
-        views.append(DatasetView(board, cost, grid, why, _model_views(board, runset, baseline)))
+        views.append(DatasetView(board, cost, grid, why, _model_views(board, runset, df, baseline)))
     return views
 
 

@@ -96,7 +96,7 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
         ax.plot(xs, ys, color="#444", lw=1.2, ls="-", zorder=1, label="Pareto front")
     on_front = {(p.model, p.sampler) for p in front}
     for p in points:
-        marker = "s" if p.model == baseline else "o"
+        marker = "s" if p.model == baseline or p.model.startswith(f"{baseline} [") else "o"
         yerr = None if not math.isfinite(p.fid_ci) else [[p.fid_ci], [p.fid_ci]]
         ax.errorbar([p.seconds], [p.fid], yerr=yerr, fmt=marker, color=colour[p.model], ms=7 if (p.model, p.sampler) in on_front else 5,
                     mec="black" if (p.model, p.sampler) in on_front else colour[p.model], capsize=2, zorder=3)

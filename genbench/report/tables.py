@@ -198,13 +198,24 @@ def _kind_rank(kind: str) -> tuple[int, str]:
     return len(KIND_ORDER), kind
 
 
+def is_baseline(model: str, baseline: str) -> bool:
+    return model == baseline or model.startswith(f"{baseline} [")
+
+
 def prepared(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows with string keys cleaned (NaN -> "") and float values."""
+    """Rows with string keys cleaned (NaN -> "") and float values.
+
+    A model run with several presets on one data set becomes one leaderboard entry per
+    preset, named ``model [preset]``: numbers from different budgets are never averaged.
+    """
     df = frame.copy()
-    for c in ("model", "dataset", "sampler", "kind", "extractor", "metric", "run_id", "unit"):
+    for c in ("model", "dataset", "sampler", "kind", "extractor", "metric", "run_id", "unit", "preset"):
         df[c] = [_clean(v) for v in df[c]] if c in df else ""
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
     df["stderr"] = pd.to_numeric(df.get("stderr"), errors="coerce") if "stderr" in df else np.nan
+    if not df.empty:
+        several = df.groupby(["dataset", "model"])["preset"].transform("nunique") > 1
+        df.loc[several, "model"] = df.loc[several, "model"] + " [" + df.loc[several, "preset"] + "]"
     return df
 
 
@@ -267,8 +278,8 @@ def _model_order(df: pd.DataFrame, models: list[str], baseline: str) -> list[str
             return (1, float(bpd.min()), model)
         return (2, 0.0, model)
 
-    ordered = sorted((m for m in models if m != baseline), key=score)
-    return ordered + [m for m in models if m == baseline]
+    ordered = sorted((m for m in models if not is_baseline(m, baseline)), key=score)
+    return ordered + [m for m in models if is_baseline(m, baseline)]
 
 
 def invalid_likelihoods(df: pd.DataFrame, entropy: float | None, sigmas: float = INVALID_SIGMAS) -> list[dict[str, Any]]:
@@ -310,7 +321,7 @@ def build_board(df: pd.DataFrame, dataset: str, baseline: str = BASELINE) -> Boa
             sub = df[df["model"] == model]
             own = sub[(sub["sampler"] != "") & ~sub["metric"].isin(REFERENCE_METRICS) & ~sub["metric"].str.endswith("_floor")]
             samplers = list(dict.fromkeys(own["sampler"])) if per_sampler else []
-            role = "baseline" if model == baseline else "model"
+            role = "baseline" if is_baseline(model, baseline) else "model"
             for s in samplers or [""]:
                 rows.append(Row(model, s, role, runs_per_model.get(model, 0)))
         floor_runs: dict[int, set[str]] = {}

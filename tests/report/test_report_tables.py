@@ -151,3 +151,17 @@ def test_floor_rows_are_split_by_sample_size(tmp_path: Path) -> None:
     floors = {row.model: t.cell(r, c).mean for r, row in enumerate(t.rows) if row.role == "floor"}
     vae_floor = frame[(frame["model"] == "vae") & (frame["metric"] == "fid_floor")]["value"].iloc[0]
     assert floors == {"real data (floor, n=16)": 40.0, "real data (floor, n=1000)": pytest.approx(vae_floor)}
+
+
+def test_presets_are_never_averaged_together(tmp_path: Path) -> None:
+    write_run(tmp_path, "vae", 0, {"default": (9.0, 10.0, 1)}, {"ELBO": 2.0})
+    write_run(tmp_path, "vae", 1, {"default": (20.0, 10.0, 1)}, {"ELBO": 3.0}, run_id="vae-digits-s1-tiny")
+    write_run(tmp_path, "independent", 0, {"default": (28.0, 10.0, 1)}, {"exact": 2.4})
+    frame, _ = load_runs(tmp_path / "runs")
+    frame.loc[frame["run_id"] == "vae-digits-s1-tiny", "preset"] = "tiny"
+    t = _table(build_boards(frame)["digits"], "likelihood")
+    names = {row.model: row.role for row in t.rows}
+    assert names == {"vae [quick]": "model", "vae [tiny]": "model", "independent": "baseline"}
+    c = next(i for i, col in enumerate(t.columns) if col.kind == "ELBO")
+    means = {row.model: t.cell(r, c).mean for r, row in enumerate(t.rows) if t.cell(r, c)}
+    assert means["vae [quick]"] == pytest.approx(2.0, rel=0.05) and means["vae [tiny]"] == pytest.approx(3.0, rel=0.05)
