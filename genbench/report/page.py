@@ -32,8 +32,8 @@ table{border-collapse:collapse;font-size:.82rem;font-variant-numeric:tabular-num
 caption{text-align:left;font-weight:600;font-size:.92rem;padding:.2rem 0 .35rem}
 th,td{border:1px solid var(--line);padding:.26rem .45rem;vertical-align:top}
 thead th{background:var(--head);font-weight:600;text-align:center;vertical-align:bottom;min-width:3.8rem}
-td.num{text-align:right;white-space:nowrap}td.name{font-weight:600;min-width:6rem;max-width:13rem;overflow-wrap:anywhere}
-td.sampler{white-space:nowrap}
+td.num{text-align:right;white-space:nowrap}td.name{font-weight:600;max-width:13rem;overflow-wrap:break-word}
+td.sampler{max-width:11rem;overflow-wrap:break-word}
 td.best{background:var(--best);font-weight:700}td.best::after{content:" ★";color:#1e7b34;font-weight:400}
 td.invalid{color:var(--bad);font-weight:700}
 tbody.ref td{background:var(--ref);font-style:italic}tbody.ref td.best{background:var(--best)}
