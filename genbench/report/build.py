@@ -164,7 +164,8 @@ def write_report(reports_dir: str | Path = "reports", out_dir: str | Path | None
     files = {
         "results.csv": runset.frame.to_csv(index=False),
         "results.md": "\n".join(to_markdown(b) for b in boards.values()) or "No finished runs.\n",
-        "results.tex": "\n".join(to_latex(b) for b in boards.values()) or "% no finished runs\n",
+        "results.tex": (f"% {' '.join(page.report_command.split())}\n" + "\n".join(to_latex(b) for b in boards.values())) if boards
+                       else "% no finished runs\n",
         "results.json": json.dumps(_json_safe({
             "generated": generated, "filters": filters,
             "leaderboard": [r for b in boards.values() for r in table_records(b)],
