@@ -1,0 +1,106 @@
+"""The VAE as a genbench model: contract on all three specs, sampling, presets, warm-up, registration."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genbench import DataSpec
+from genbench.config import resolve_config
+from genbench.testing import CONTRACT_SPECS, DIGITS_SPEC, check_model_contract
+from genbench_vae import VAE, genbench_models
+from genbench_vae.likelihoods import Categorical, DiscretisedLogistic
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("spec_name", list(CONTRACT_SPECS))
+def test_contract(spec_name):
+    check_model_contract(VAE, CONTRACT_SPECS[spec_name])
+
+
+def test_registered_through_the_hook():
+    assert genbench_models() == [VAE]
+    assert VAE.likelihood == "bound" and VAE.likelihood_kind == "ELBO"
+
+
+def make(spec: DataSpec = DIGITS_SPEC, **over) -> VAE:
+    torch.manual_seed(0)
+    m = VAE(resolve_config(VAE, "tiny", spec, over), spec)
+    m.train(False)
+    return m
+
+
+@pytest.mark.parametrize("spec_name", list(CONTRACT_SPECS))
+def test_sample_uses_only_the_generator_and_one_decoder_pass(spec_name):
+    spec = CONTRACT_SPECS[spec_name]
+    model = make(spec)
+    calls = []
+    model.decoder.register_forward_hook(lambda *a: calls.append(1))
+    state = torch.get_rng_state()
+    with torch.inference_mode():
+        a = model.sample(5, generator=torch.Generator().manual_seed(7))
+        b = model.sample(5, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(torch.get_rng_state(), state), "sample() must not touch the global RNG"
+    assert model.last_nfe == 1 and len(calls) == 2
+    assert not torch.equal(a, b)
+    # values are exactly the data's levels
+    torch.testing.assert_close(a, spec.to_unit(spec.to_levels(a)))
+
+
+def test_mode_sampling_is_the_decoder_mode_of_z_and_draws_vary_around_it():
+    model = make()
+    with torch.inference_mode():
+        draw = model.sample(64, generator=torch.Generator().manual_seed(3))
+        model.config.sample_mode = "mode"
+        mode = model.sample(64, generator=torch.Generator().manual_seed(3))
+        z = torch.randn(64, model.config.latent_dim, generator=torch.Generator().manual_seed(3))
+        ref = DIGITS_SPEC.to_unit(model.decoder(z).argmax(2))
+    assert torch.equal(mode, ref)
+    assert model.sampler_name(None) == "decoder-mode"
+    assert not torch.equal(draw, mode)
+    with pytest.raises(ValueError, match="sample_mode"):
+        make(sample_mode="argmax")
+
+
+def test_nll_is_deterministic_and_leaves_the_training_rng_alone():
+    model = make()
+    x = DIGITS_SPEC.to_unit(torch.randint(0, 17, (6, 1, 8, 8), generator=torch.Generator().manual_seed(0)))
+    state = torch.get_rng_state()
+    with torch.no_grad():
+        a, b = model.nll(x), model.nll(x)
+        c = model.nll(x[:3])  # a different batch gets different draws
+    assert torch.equal(a, b)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert not torch.equal(a[:3], c)
+
+
+def test_kl_warmup_weight():
+    model = make(kl_warmup_steps=100)
+    assert model.kl_weight() == 0.0
+    model.step = 50
+    assert model.kl_weight() == pytest.approx(0.5)
+    model.step = 500
+    assert model.kl_weight() == 1.0
+    assert make().kl_weight() == 1.0
+    x = DIGITS_SPEC.to_unit(torch.randint(0, 17, (8, 1, 8, 8), generator=torch.Generator().manual_seed(0)))
+    model.step = 0
+    out = model.train_step(x)
+    # at beta = 0 the optimised loss is the reconstruction term alone, below the -ELBO per dim
+    assert out["beta"] == 0.0 and out["loss"] < out["neg_elbo_nats_per_dim"]
+
+
+def test_presets_scale_with_the_image_size_and_family_with_K():
+    small = resolve_config(VAE, "standard", DIGITS_SPEC)
+    big = resolve_config(VAE, "standard", CONTRACT_SPECS["32x32x3-K256"])
+    assert small.max_steps < big.max_steps and small.latent_dim <= big.latent_dim
+    assert isinstance(make().lik, Categorical)
+    assert isinstance(make(CONTRACT_SPECS["28x28x1-K256"]).lik, DiscretisedLogistic)
+    for preset in ("tiny", "quick", "standard"):
+        for spec in CONTRACT_SPECS.values():
+            resolve_config(VAE, preset, spec)
