@@ -97,7 +97,7 @@ def ldm_analysis(model, data, ext, test, n: int, decomp_n: int) -> dict:
     recon = []
     for i in range(0, len(idx), 500):
         mean, _ = model.encode(spec.to_unit(pool[idx[i : i + 500]]))
-        recon.append(spec.quantise(model.decode(model.scale * mean).cpu()))
+        recon.append(spec.quantise(model.decode((model.scale or 1.0) * mean).cpu()))
     recon_fid = fid_between(ext, test, spec.to_unit(torch.cat(recon)))
     return {
         "bound_terms_bits_per_dim": terms_bpd, "bound_terms_n": len(x_test),
@@ -224,7 +224,16 @@ def main() -> None:
     p.add_argument("--cache", default=None, help="extractor cache folder (default: <out>/cache)")
     p.add_argument("--tag", default="")
     p.add_argument("--note", default="", help="text for the 'wins and loses' section")
+    p.add_argument("--render", default=None, metavar="JSON", help="only re-render JSON's .md (with --note)")
     args = p.parse_args()
+    if args.render:
+        path = Path(args.render)
+        result = json.loads(path.read_text())
+        result["note"] = args.note or result.get("note", "")
+        path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        path.with_suffix(".md").write_text(markdown(result))
+        print(markdown(result))
+        return
     os.environ["GENBENCH_EXTRACTORS"] = args.extractor
     registry = build_registry(extra=[genbench_ddpm, genbench_ldm], autoload=False)
     if args.metrics:
