@@ -355,6 +355,10 @@ def build_board(df: pd.DataFrame, dataset: str, baseline: str = BASELINE) -> Boa
                 if vals.empty:
                     continue
                 cell = _stats(vals["value"])
+                se = vals["stderr"].dropna()
+                if len(se):
+                    cell.note = (f"mean over {cell.seeds} seed(s)" + ("" if math.isnan(cell.ci) else " ± 95% CI over seeds")
+                                 + f"; standard error within a run (test split): {float(se.mean()):.2g}")
                 cell.invalid = (row.model, col.metric, col.kind) in invalid_keys
                 if cell.invalid:
                     cell.note = "INVALID: below the data entropy by more than 3 standard errors"
