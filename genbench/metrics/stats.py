@@ -92,19 +92,29 @@ def _clip_roundoff(eig: Tensor) -> Tensor:
     return torch.where(eig > tol, eig, torch.zeros_like(eig))
 
 
-def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2})  (Heusel et al. 2017, eq. 6), in float64.
+def trace_sqrt_product(sigma1: Tensor, sigma2: Tensor) -> Tensor:
+    """Tr (S1 S2)^{1/2} for symmetric PSD S1, S2, in float64, through a symmetric eigenproblem.
 
-    Tr (S1 S2)^{1/2} = sum_i sqrt(lambda_i(S1^{1/2} S2 S1^{1/2})): the eigenvalues of S1 S2 equal
-    those of the symmetric PSD matrix S1^{1/2} S2 S1^{1/2}, so no non-symmetric sqrtm is needed
-    and singular covariances (fewer images than dimensions) are handled exactly.
+    S1 S2 has the eigenvalues of a symmetric PSD matrix: with S2 = L L^T (Cholesky) those of
+    L^T S1 L, else (S2 singular, e.g. fewer images than dimensions) those of
+    S2^{1/2} S1 S2^{1/2}.  So Tr (S1 S2)^{1/2} = sum_i sqrt(lambda_i), with no non-symmetric
+    sqrtm/eigvals and its spurious imaginary parts.
     """
+    l, info = torch.linalg.cholesky_ex(sigma2)
+    if int(info) == 0:
+        inner = l.T @ sigma1 @ l
+    else:
+        root2 = _psd_sqrt(sigma2)
+        inner = root2 @ sigma1 @ root2
+    eig = _clip_roundoff(torch.linalg.eigvalsh((inner + inner.T) / 2))
+    return eig.sqrt().sum()
+
+
+def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^{1/2})  (Heusel et al. 2017, eq. 6), in float64."""
     mu1, mu2 = mu1.to(torch.float64), mu2.to(torch.float64)
     sigma1, sigma2 = sigma1.to(torch.float64), sigma2.to(torch.float64)
-    root1 = _psd_sqrt(sigma1)
-    inner = root1 @ sigma2 @ root1
-    eig = _clip_roundoff(torch.linalg.eigvalsh((inner + inner.T) / 2))
-    d2 = (mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * eig.sqrt().sum()
+    d2 = (mu1 - mu2).square().sum() + sigma1.trace() + sigma2.trace() - 2 * trace_sqrt_product(sigma1, sigma2)
     return float(d2)
 
 

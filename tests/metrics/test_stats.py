@@ -180,3 +180,14 @@ def test_kth_nn_radius_excludes_the_point_itself():
     x = torch.tensor([[0.0], [1.0], [3.0], [7.0]], dtype=torch.float64)
     np.testing.assert_allclose(kth_nn_radius(x, 1).numpy(), [1, 1, 2, 4])
     np.testing.assert_allclose(kth_nn_radius(x, 2).numpy(), [3, 2, 3, 6])
+
+
+def test_singular_and_regular_paths_agree_with_scipy():
+    """Cholesky path (S2 full rank) and square-root path (S2 singular: n < d) against scipy.linalg.sqrtm."""
+    gen = torch.Generator().manual_seed(9)
+    d = 24
+    full = FeatureStats.of(torch.randn(200, d, generator=gen, dtype=torch.float64) * 0.7 + 0.1)
+    low = FeatureStats.of(torch.randn(12, d, generator=gen, dtype=torch.float64))  # rank 11 < d
+    for a, b in ((low, full), (full, low)):
+        ref = scipy_frechet(a.mean.numpy(), a.cov.numpy(), b.mean.numpy(), b.cov.numpy())
+        assert abs(fid_from_stats(a, b) - ref) <= 1e-6 * ref
