@@ -126,6 +126,7 @@ def run_mode(args) -> dict:
         perm = torch.randperm(len(pool), generator=torch.Generator().manual_seed(1000 + j))[:n_floor]
         floors.append(fid_between(ext, test, data.spec.to_unit(pool[perm])))
     floor = stats(floors)
+    real_conf = {"test": confident_share(ext, test), "reference pool": confident_share(ext, data.spec.to_unit(pool))}
     for s in samplers:
         s["fid_over_floor"] = s["fid"]["mean"] / floor["mean"]
         kind = "ancestral" if s["sampler"].startswith("ancestral") else s["sampler"]
@@ -143,7 +144,7 @@ def run_mode(args) -> dict:
         "val_bits_per_dim": (row("val_bits_per_dim") or {}).get("value"),
         "bits_per_dim": {"value": bpd["value"], "stderr": bpd["stderr"], "kind": bpd["kind"], "details": details(bpd)},
         "n_samples": config.n_samples, "sampling_seeds": args.sampling_seeds,
-        "fid_floor": floor, "fid_floor_n": n_floor, "samplers": samplers,
+        "fid_floor": floor, "fid_floor_n": n_floor, "samplers": samplers, "confident_share_real": real_conf,
         "extractor": {"name": ext.name, "sha256": ext.sha256, "test_accuracy": ext.accuracy},
         "torch_threads": torch.get_num_threads(),
     }
@@ -166,6 +167,8 @@ def run_markdown(r: dict) -> str:
         f"{r['extractor']['sha256'][:12]}), {r['n_samples']} samples vs the test split, mean ± sd over "
         f"{r['sampling_seeds']} sampling seeds.  Floor: {r['fid_floor_n']} real images (validation + train) vs test, "
         f"{r['sampling_seeds']} random subsets: **{f['mean']:.3f} ± {f['sd']:.3f}**.", "",
+        f"Confident share (classifier confidence >= {CONFIDENCE}) of real images: test split "
+        f"{r['confident_share_real']['test']:.3f}, validation + train {r['confident_share_real']['reference pool']:.3f}.", "",
         "| sampler | NFE | FID | FID / floor | target | met | confident share | images/s (batch) | FLOP/image |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -194,8 +197,10 @@ def curve_mode(args) -> dict:
     test, pool = data.unit("test"), data.reference_pool()
     perm = torch.randperm(len(pool), generator=torch.Generator().manual_seed(args.seed))[: args.n_samples]
     floor = fid_between(ext, test, data.spec.to_unit(pool[perm]))
+    real_conf = confident_share(ext, test)
     x_train = data.unit("train")
-    steps = args.sample_steps
+    samplers = [(int(a.split(":")[0]), float(a.split(":")[1]) if ":" in a else config.ddim_eta)
+                for a in args.samplers.split(",")]  # "50,100:1" = DDIM-50 (config eta), DDIM-100 eta=1
     points, seconds, next_eval = [], 0.0, args.every_seconds
     budget = 60 * (args.minutes or config.max_minutes or 5)
     max_steps = config.max_steps or 10**9
@@ -210,32 +215,42 @@ def curve_mode(args) -> dict:
             break
         if seconds >= next_eval or seconds >= budget or model.step >= max_steps:
             next_eval += args.every_seconds
-            x, sec = draw(model, args.n_samples, 500, steps, args.seed * 7919 + 1, data.spec)
             point = {"step": model.step, "train_seconds": round(seconds, 1), "loss": round(losses["loss"], 4),
-                     "lr": model.lr_at(model.step), "sample_seconds": round(sec, 1),
-                     "fid": round(fid_between(ext, test, x), 3), "confident_share": round(confident_share(ext, x), 3)}
+                     "lr": model.lr_at(model.step), "samplers": {}}
+            for steps, eta in samplers:
+                model.config.ddim_eta = eta
+                x, sec = draw(model, args.n_samples, 500, steps, args.seed * 7919 + 1, data.spec)
+                point["samplers"][model.sampler_name(steps)] = {
+                    "sample_seconds": round(sec, 1), "fid": round(fid_between(ext, test, x), 3),
+                    "confident_share": round(confident_share(ext, x), 3)}
+            model.config.ddim_eta = config.ddim_eta
             model.train(True)
             points.append(point)
             print(json.dumps(point), flush=True)
+    if args.save:
+        torch.save(model.state_dict(), args.save)
     result = {
         "command": "python bench/ddpm.py curve " + " ".join(sys.argv[2:]),
         "preset": args.preset, "overrides": overrides, "seed": args.seed, "config": config.to_dict(),
-        "sampler": model.sampler_name(steps), "n_samples": args.n_samples, "fid_floor": floor, "points": points,
+        "n_samples": args.n_samples, "fid_floor": floor, "confident_share_test_split": real_conf, "points": points,
         "parameters": model.count_parameters(), "torch_threads": torch.get_num_threads(),
     }
     tag = "ddpm_curve_" + (args.tag or args.preset)
     lines = [f"# DDPM training curve on digits ({args.preset}, seed {args.seed})", "",
              f"Command: `flock /tmp/genbench-cpu.lock .venv/bin/{result['command']}`", "",
-             f"{result['parameters'] / 1e6:.2f}M parameters; sampler {result['sampler']} with the EMA weights, "
-             f"{args.n_samples} samples; FID floor (real vs test, n={args.n_samples}): {floor:.3f}.  Training seconds "
+             f"{result['parameters'] / 1e6:.2f}M parameters; samples from the EMA weights, "
+             f"{args.n_samples} per sampler; FID floor (real vs test, n={args.n_samples}): {floor:.3f}; confident share of the "
+             f"real test split: {real_conf:.3f}.  Training seconds "
              "exclude evaluation; the machine is shared, so they are noisy.", "",
-             "| step | train s | loss | lr | FID | FID/floor | confident share | sampling s |", "|---|---|---|---|---|---|---|---|"]
+             "| step | train s | loss | lr | sampler | FID | FID/floor | confident share | sampling s |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for p in points:
         if "diverged" in p:
             lines.append(f"| {p['step']} | diverged: {p['diverged']} |")
             continue
-        lines.append(f"| {p['step']} | {p['train_seconds']:.0f} | {p['loss']:.4f} | {p['lr']:.2e} | {p['fid']:.2f} | "
-                     f"{p['fid'] / floor:.2f} | {p['confident_share']:.3f} | {p['sample_seconds']:.1f} |")
+        for name, m in p["samplers"].items():
+            lines.append(f"| {p['step']} | {p['train_seconds']:.0f} | {p['loss']:.4f} | {p['lr']:.2e} | {name} | {m['fid']:.2f} | "
+                         f"{m['fid'] / floor:.2f} | {m['confident_share']:.3f} | {m['sample_seconds']:.1f} |")
     write(result, tag, "\n".join(lines) + "\n")
     return result
 
@@ -263,7 +278,8 @@ def main() -> None:
     c.add_argument("--every-seconds", type=float, default=30.0)
     c.add_argument("--minutes", type=float, default=None)
     c.add_argument("--n-samples", type=int, default=500)
-    c.add_argument("--sample-steps", type=int, default=50)
+    c.add_argument("--samplers", default="50", help="comma-separated STEPS[:ETA] (DDIM; STEPS >= T is ancestral)")
+    c.add_argument("--save", default=None, help="save the final model state here")
     args = p.parse_args()
     (run_mode if args.mode == "run" else curve_mode)(args)
 
