@@ -35,7 +35,7 @@ CALIBRATION_SEED = 20_160_107  # fixed latents for the EMA generator's BatchNorm
 
 @dataclass
 class GANConfig(ModelConfig):
-    """Hyper-parameters; defaults follow SNGAN (Miyato et al. 2018, Table 1 setting "C"-like, n_dis = 1)."""
+    """Hyper-parameters; optimiser defaults are SNGAN setting C (Miyato et al. 2018, Table 1: lr 2e-4, betas (0.5, 0.999), n_dis 1)."""
 
     latent_dim: int = 128
     g_width: int = 64           # generator channels at full resolution (doubled per stage towards the base)
@@ -63,8 +63,8 @@ class GAN(GenerativeModel):
     presets: dict[str, dict[str, Any]] = {
         "tiny": {"max_steps": 2, "batch_size": 8, "latent_dim": 16, "g_width": 8, "d_width": 8,
                  "n_samples": 16, "sample_batch_size": 16, "ema_calibration_batches": 1},
-        "quick": {"max_steps": 3000, "max_minutes": 2.0, "batch_size": 64},
-        "standard": {"max_steps": 20000, "batch_size": 64},
+        "quick": {"max_steps": 3000, "max_minutes": 2.25, "batch_size": 64, "latent_dim": 64, "g_width": 32, "d_width": 32},
+        "standard": {"max_steps": 10000, "batch_size": 64, "latent_dim": 64, "g_width": 32, "d_width": 32},
     }
 
     def __init__(self, config: GANConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
