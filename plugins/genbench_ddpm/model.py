@@ -69,14 +69,14 @@ class DDPM(GenerativeModel):
         "quick": {
             "T": 1000, "schedule": "cosine", "ch": 32, "ch_mult": [1, 2], "num_res_blocks": 1,
             "attn_resolutions": [], "dropout": 0.0, "lr": 2e-3, "warmup_steps": 100, "lr_decay": True,
-            "ema_decay": 0.995, "variance": "posterior", "batch_size": 128, "max_steps": 3000, "max_minutes": 4.0,
+            "ema_decay": 0.995, "variance": "posterior", "batch_size": 128, "max_steps": 2000, "max_minutes": 4.5,
             "eval_every": 500, "n_samples": 1000, "sample_batch_size": 500, "sample_steps": [50],
             "vlb_strata": 8, "test_vlb_strata": 32,
         },
         "standard": {
-            "T": 1000, "schedule": "cosine", "ch": 64, "ch_mult": [1, 2], "num_res_blocks": 2,
-            "attn_resolutions": [], "dropout": 0.1, "lr": 1e-3, "warmup_steps": 200, "lr_decay": True,
-            "ema_decay": 0.999, "variance": "posterior", "batch_size": 128, "max_steps": 20000, "max_minutes": 30.0,
+            "T": 1000, "schedule": "cosine", "ch": 32, "ch_mult": [1, 2], "num_res_blocks": 1,
+            "attn_resolutions": [], "dropout": 0.0, "lr": 2e-3, "warmup_steps": 100, "lr_decay": True,
+            "ema_decay": 0.999, "variance": "posterior", "batch_size": 128, "max_steps": 5000, "max_minutes": 20.0,
             "eval_every": 1000, "n_samples": 1000, "sample_batch_size": 500, "sample_steps": [None, 50, 20],
             "vlb_strata": 8, "test_vlb_strata": 64,
         },
