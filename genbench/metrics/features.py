@@ -9,7 +9,7 @@ networks produce, so nothing is lost); statistics as float64.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +68,7 @@ def tensor_batches(x: Tensor, batch_size: int) -> Iterator[Tensor]:
 def cached_features(
     ext: FeatureExtractor,
     content: str,
-    batches: Iterable[Tensor] | None,
+    batches: Iterable[Tensor] | Callable[[], Iterable[Tensor]] | None,
     cache_dir: Path | None,
     keep: bool = True,
     label: str = "",
