@@ -25,7 +25,8 @@ def test_fid_between_npz_and_folder_prints_numbers_and_provenance(tmp_path):
     for i, im in enumerate(x[300:500]):
         Image.fromarray(np.round(im * 255 / 16).astype(np.uint8)).save(folder / f"{i:03d}.png")
     np.savez(tmp_path / "same.npz", samples=np.round(x[300:500] * 255 / 16).astype(np.uint8))  # the PNGs' pixels
-    args = ["--extractor", "random-cnn", "--dataset", "digits", "--kid", "--pr", "--cache-dir", str(tmp_path / "cache")]
+    args = ["--extractor", "random-cnn", "--dataset", "digits", "--kid", "--kid-subsets", "10", "--pr",
+            "--cache-dir", str(tmp_path / "cache")]
     res = CliRunner().invoke(main, ["fid", str(tmp_path / "a.npz"), str(folder), *args, "--json", str(tmp_path / "r.json")])
     assert res.exit_code == 0, res.output
     for word in ("fid", "kid", "precision", "recall", "density", "coverage", "sha256", "resize", "n=200 vs 300"):
@@ -33,7 +34,7 @@ def test_fid_between_npz_and_folder_prints_numbers_and_provenance(tmp_path):
     rows = json.loads((tmp_path / "r.json").read_text())
     assert [r["metric"] for r in rows] == ["fid", "kid", "precision", "recall", "density", "coverage"]
     assert rows[0]["reference"].endswith("a.npz:x") and rows[0]["details"]["cached"] == [False, False]
-    assert rows[1]["details"]["subset_size"] == 200 and rows[1]["details"]["subsets"] == 100
+    assert rows[1]["details"]["subset_size"] == 200 and rows[1]["details"]["subsets"] == 10
     # the PNG folder and an .npz of the same uint8 pixels are the same images: the same FID
     res2 = CliRunner().invoke(main, ["fid", str(tmp_path / "a.npz"), str(tmp_path / "same.npz"), *args,
                                      "--json", str(tmp_path / "r2.json")])

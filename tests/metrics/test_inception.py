@@ -66,8 +66,8 @@ def test_mapped_weights_reproduce_the_torchscript_network(extractor):
 def test_inception_fid_equals_torch_fidelity_on_the_same_images(extractor, tmp_path):
     import torch_fidelity
 
-    rgb = _images(6, 3, 32, 0.0, seed=0)      # set A: RGB 32x32
-    gray = _images(6, 1, 28, 0.4, seed=1)     # set B: grayscale 28x28 (we repeat it to RGB; so does the reference input)
+    rgb = _images(4, 3, 32, 0.0, seed=0)      # set A: RGB 32x32
+    gray = _images(4, 1, 28, 0.4, seed=1)     # set B: grayscale 28x28 (we repeat it to RGB; so does the reference input)
     state, _ = inc.load_fidelity_state()
     weights = tmp_path / "inception-fidelity-layout.pth"
     torch.save(state, weights)
@@ -84,10 +84,10 @@ def test_inception_fid_equals_torch_fidelity_on_the_same_images(extractor, tmp_p
 
     ref = torch_fidelity.calculate_metrics(
         input1=Images(gray.repeat(1, 3, 1, 1)), input2=Images(rgb), fid=True, cuda=False, cache=False, verbose=False,
-        feature_extractor_weights_path=str(weights), batch_size=6, save_cpu_ram=True,
+        feature_extractor_weights_path=str(weights), batch_size=4, save_cpu_ram=True,
     )["frechet_inception_distance"]
-    a = stream_features(extractor, tensor_batches(rgb.float() / 255, 6), keep=False)
-    b = stream_features(extractor, tensor_batches(gray.float() / 255, 6), keep=False)
+    a = stream_features(extractor, tensor_batches(rgb.float() / 255, 4), keep=False)
+    b = stream_features(extractor, tensor_batches(gray.float() / 255, 4), keep=False)
     ours = fid_from_stats(a.stats, b.stats)
     assert ref > 1.0  # the two sets really differ
     assert abs(ours - ref) <= 1e-3 * ref, (ours, ref)
