@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from genbench.report.tables import FEATURE_METRICS, FLOOR_LABEL, MISSING, Board, Table, arrow, spec_of
+from genbench.report.tables import FEATURE_METRICS, MISSING, Board, Table, arrow, spec_of
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -60,7 +60,6 @@ details summary{cursor:default;color:var(--muted);font-size:.85rem}
  td.name,td.sampler{white-space:normal;overflow-wrap:anywhere;max-width:9rem}td.best::after{content:""}
  td.hash{font-size:6.5pt}
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
- details{display:block}details>*{display:block}
  a{color:inherit;text-decoration:none}
 }
 """
@@ -345,4 +344,4 @@ def render_page(p: PageInputs) -> str:
     return "\n".join(parts) + "\n"
 
 
-__all__ = ["CSP", "DatasetView", "ModelView", "PageInputs", "esc", "render_page", "FLOOR_LABEL"]
+__all__ = ["CSP", "DatasetView", "ModelView", "PageInputs", "esc", "render_page"]
