@@ -65,13 +65,17 @@ class VAE(GenerativeModel):
     presets: dict[str, dict[str, Any]] = {
         "tiny": {"max_steps": 2, "batch_size": 8, "eval_every": 2, "n_samples": 8, "sample_batch_size": 8,
                  "latent_dim": 4, "channels": 8, "iwae_k": 4},
-        "quick": {"max_steps": 600, "eval_every": 50, "n_samples": 1000, "sample_batch_size": 500},
-        "standard": {"max_steps": 3000, "eval_every": 50, "n_samples": 1000, "sample_batch_size": 500},
+        "quick": {"max_steps": 600, "max_minutes": 0.75, "eval_every": 50, "lr": 2e-3, "dropout": 0.2,
+                  "n_samples": 1000, "sample_batch_size": 500},
+        "standard": {"max_steps": 3000, "eval_every": 50, "lr": 2e-3, "dropout": 0.2,
+                     "n_samples": 1000, "sample_batch_size": 500},
     }
     #: per-preset overrides for images larger than 8x8 (MNIST/Fashion-MNIST 28x28, CIFAR 32x32)
     large_presets: dict[str, dict[str, Any]] = {
-        "quick": {"max_steps": 1500, "eval_every": 250, "batch_size": 64, "latent_dim": 32, "channels": 32},
-        "standard": {"max_steps": 20000, "eval_every": 1000, "batch_size": 128, "latent_dim": 64, "channels": 64},
+        "quick": {"max_steps": 1500, "max_minutes": 3.0, "eval_every": 250, "batch_size": 64, "latent_dim": 32,
+                  "channels": 32, "dropout": 0.0, "lr": 1e-3, "iwae_k": 10},
+        "standard": {"max_steps": 20000, "eval_every": 1000, "batch_size": 128, "latent_dim": 64, "channels": 64,
+                     "dropout": 0.0, "lr": 1e-3},
     }
 
     @classmethod
