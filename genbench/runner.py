@@ -32,7 +32,7 @@ from genbench.data.files import dataset_from_path
 from genbench.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, load_checkpoint
 from genbench.metrics.base import EvalContext, Measurement, SampleSet
 from genbench.metrics.likelihood import nll_over, summarise
-from genbench.model import GenerativeModel, sampler_label
+from genbench.model import DataSpec, GenerativeModel, sampler_label
 from genbench.plugins import Registry, get_registry
 from genbench.results import measurement_row, rows_frame
 
@@ -94,6 +94,11 @@ def _versions(model_cls: type, registry: Registry) -> dict[str, str]:
     return out
 
 
+def safe_name(text: str) -> str:
+    """A file-name-safe form of a plugin- or user-given name (letters, digits, '-', '_', '.')."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in text).strip(".") or "_"
+
+
 def _first_line(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -141,7 +146,7 @@ class Runner:
         }
         digest = config_hash(identity)
         dataset_tag = Path(spec.dataset).stem if "/" in spec.dataset or spec.dataset.endswith(".npz") else spec.dataset
-        run_id = f"{spec.model}-{dataset_tag}-s{spec.seed}-{digest[:10]}"
+        run_id = f"{safe_name(spec.model)}-{safe_name(dataset_tag)}-s{spec.seed}-{digest[:10]}"
         return model_cls, config, data, run_id, {"identity": identity, "config_hash": digest}
 
     # ------------------------------------------------------------------ one cell
@@ -225,11 +230,20 @@ class Runner:
         return rows
 
     # ------------------------------------------------------------------ sampling
-    def draw_samples(self, model: GenerativeModel, data: DataSplits, config, seed: int, run_dir: Path) -> list[SampleSet]:
-        """Sample ``n_samples`` per sampler setting, time it, quantise once, save .npz + PNG grid."""
+    @staticmethod
+    def save_grid(levels: torch.Tensor, path: Path, spec: DataSpec) -> None:
+        """A 10-wide PNG grid of integer-level images, shown as k/(K-1)."""
         import torchvision.utils as vutils
 
+        grid = vutils.make_grid(spec.to_unit(levels), nrow=10, padding=1, pad_value=1.0)
+        png = io.BytesIO()
+        vutils.save_image(grid, png, format="png")
+        atomic_write_bytes(path, png.getvalue())
+
+    def draw_samples(self, model: GenerativeModel, data: DataSplits, config, seed: int, run_dir: Path) -> list[SampleSet]:
+        """Sample ``n_samples`` per sampler setting, time it, quantise once, save .npz + PNG grid."""
         model.train(False)
+        self.save_grid(data.test[:100], run_dir / "real_test.png", data.spec)
         out = []
         for i, steps in enumerate(config.sample_steps):
             label = sampler_label(model, steps)
@@ -254,14 +268,11 @@ class Runner:
                 nfe = model.last_nfe
                 remaining -= b
             levels = torch.cat(chunks)
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+            safe = safe_name(label)
             buf = io.BytesIO()
             np.savez_compressed(buf, samples=levels.numpy(), levels=data.spec.levels)
             atomic_write_bytes(run_dir / "samples" / f"{safe}.npz", buf.getvalue())
-            grid = vutils.make_grid(data.spec.to_unit(levels[:100]), nrow=10, padding=1, pad_value=1.0)
-            png = io.BytesIO()
-            vutils.save_image(grid, png, format="png")
-            atomic_write_bytes(run_dir / "samples" / f"{safe}.png", png.getvalue())
+            self.save_grid(levels[:100], run_dir / "samples" / f"{safe}.png", data.spec)
             log.info("sampler %s: %d images in %.2fs, NFE %d", label, len(levels), seconds, nfe)
             out.append(SampleSet(label=label, steps=steps, levels=levels, nfe=nfe, seconds=seconds,
                                  batch_size=min(config.sample_batch_size, config.n_samples)))

@@ -129,3 +129,20 @@ def test_user_npz_runs_and_bad_values_fail_clearly(runner, tmp_path):
     np.savez(bad, x=x, levels=3)
     failed = runner.run_cell(CellSpec("independent", str(bad), 0, "quick", TINY))
     assert failed.state == "failed" and "levels=3" in failed.error
+
+
+def test_run_ids_are_safe_folder_names():
+    from genbench.runner import safe_name
+
+    assert safe_name("<script>alert(1)</script>") == "_script_alert_1___script_"
+    assert safe_name("../../etc") == "_.._etc"
+    assert "/" not in safe_name("a/b") and safe_name("ddpm-1.0_x") == "ddpm-1.0_x"
+
+
+def test_real_test_grid_saved_beside_samples(runner):
+    result = runner.run_cell(CellSpec("independent", "digits", 0, "quick", TINY))
+    from PIL import Image
+
+    with Image.open(result.run_dir / "real_test.png") as img:
+        assert img.size == (10 * 9 + 1, 10 * 9 + 1)
+        assert max(img.convert("L").getdata()) == 255  # levels are scaled by K-1, not by 255

@@ -126,7 +126,8 @@ def _dataset_views(runset: RunSet, boards: dict[str, Board], baseline: str, data
             floors = [(None if sizes.nunique() <= 1 else int(n), float(g["value"].mean()))
                       for n, g in fl.assign(n=sizes.fillna(-1)).groupby("n")]
             cost.append((extractor, plots.quality_cost_png(points, floors, f"{name}: FID [{extractor}] against cost", baseline)))
-        grid, why = real_grid_png(name, data_root=data_root)
+        run_dirs = [s["run_dir"] for s in runset.done if s.get("dataset") == name and "run_dir" in s]
+        grid, why = real_grid_png(name, data_root=data_root, run_dirs=run_dirs)
         views.append(DatasetView(board, cost, grid, why, _model_views(board, runset, df, baseline)))
     return views
 

@@ -71,8 +71,18 @@ def load_curves(run_dir: str | Path) -> pd.DataFrame | None:
         return None
 
 
-def real_grid_png(dataset: str, n: int = 100, data_root: str | None = None) -> tuple[bytes | None, str]:
-    """A 10-column grid of the first ``n`` test images of a data set, as PNG (or None and why not)."""
+def real_grid_png(
+    dataset: str, n: int = 100, data_root: str | None = None, run_dirs: list[str | Path] = ()
+) -> tuple[bytes | None, str]:
+    """A 10-column grid of the first ``n`` test images of a data set, as PNG (or None and why not).
+
+    The runner saves that grid as ``real_test.png`` in every run folder; the data set is loaded
+    only for runs made before it did.
+    """
+    for run_dir in run_dirs:
+        saved = Path(run_dir) / "real_test.png"
+        if saved.is_file():
+            return saved.read_bytes(), ""
     try:
         import torchvision.utils as vutils
 
