@@ -107,7 +107,7 @@ def bench_cnn(n: int) -> dict:
     xa = digits[idx_a]
     xb = torch.roll(digits[idx_b], shifts=1, dims=3)
     torch.manual_seed(0)
-    net = ClassifierNet(1, 10).eval()
+    net = ClassifierNet(1, 10, 8).eval()
     ext = _CNN(net, weights_sha256(net), 128, "none")
 
     def ours():
