@@ -46,9 +46,12 @@ def main() -> None:
 @click.option("--data-root", default=None, help="Where data-set files live (else each data set's default).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (with --executor ray), e.g. auto.")
+@click.option("--extractors", default=None,
+              help="Feature extractors for FID/KID/PR, comma-separated (default: $GENBENCH_EXTRACTORS or classifier; "
+                   "e.g. classifier,inception).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def run(models, datasets, seeds, preset, steps, minutes, n_samples, sets, out_dir, device, data_root, executor,
-        address, no_progress) -> None:
+        address, extractors, no_progress) -> None:
     """Train, sample and score every (model x data set x seed) cell."""
     from genbench.executors import run_local, run_ray
     from genbench.runner import CellSpec, Runner
@@ -66,7 +69,11 @@ def run(models, datasets, seeds, preset, steps, minutes, n_samples, sets, out_di
             overrides.update(max_minutes=minutes, **({} if steps is not None else {"max_steps": None}))
         if n_samples is not None:
             overrides["n_samples"] = n_samples
-        runner = Runner(out_dir, registry=registry, device=device, progress=not no_progress, data_root=data_root)
+        extractor_names = _split(extractors) if extractors else None
+        for name in extractor_names or []:
+            registry.extractors.get(name)
+        runner = Runner(out_dir, registry=registry, device=device, progress=not no_progress, data_root=data_root,
+                        extractors=extractor_names)
         for ds in _split(datasets):
             runner.load_data(ds)
         cells = [CellSpec(m, ds, s, preset, dict(overrides)) for ds in _split(datasets) for m in names for s in seed_list]
@@ -83,7 +90,8 @@ def run(models, datasets, seeds, preset, steps, minutes, n_samples, sets, out_di
         click.echo(line, err=result.state == "failed")
 
     if executor == "ray":
-        kwargs = dict(out_dir=str(Path(out_dir).resolve()), device=device, data_root=data_root)
+        kwargs = dict(out_dir=str(Path(out_dir).resolve()), device=device, data_root=data_root,
+                      extractors=runner.extractors)
         results = run_ray(kwargs, cells, address=address, on_result=show)
     else:
         results = run_local(runner, cells, on_result=show)
@@ -161,6 +169,9 @@ def list_() -> None:
     click.echo("  (or a path: a .npz file, or a folder of PNG images)")
     click.echo("Metrics:")
     for name, entry in registry.metrics:
+        click.echo(f"  {name:<16} {entry.cls.description}")
+    click.echo("Feature extractors:")
+    for name, entry in registry.extractors:
         click.echo(f"  {name:<16} {entry.cls.description}")
     click.echo("Plugins:")
     seen = set()

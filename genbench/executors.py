@@ -5,6 +5,7 @@ the runner, and the executor returns every result.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Iterable
 
 from genbench.runner import CellResult, CellSpec, Runner
@@ -30,7 +31,10 @@ def run_ray(
     except ImportError:
         raise RuntimeError("the Ray executor needs Ray: pip install 'genbench[ray]'") from None
     if not ray.is_initialized():
-        ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        # workers on other machines see genbench's environment settings (data roots, extractors, autoload)
+        env = {k: v for k, v in os.environ.items() if k.startswith("GENBENCH_")}
+        ray.init(address=address, num_cpus=num_cpus if address is None else None, include_dashboard=False,
+                 log_to_driver=False, runtime_env={"env_vars": env} if env else None)
     gpus = 1 if str(runner_kwargs.get("device", "auto")).startswith("cuda") else 0
 
     @ray.remote(num_cpus=1, num_gpus=gpus)

@@ -30,7 +30,7 @@ from genbench.config import config_hash, resolve_config
 from genbench.data.base import Dataset, DataSplits
 from genbench.data.files import dataset_from_path
 from genbench.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, atomic_write_text, load_checkpoint
-from genbench.metrics.base import EvalContext, Measurement, SampleSet
+from genbench.metrics.base import EvalContext, Measurement, SampleSet, default_extractor_names
 from genbench.metrics.likelihood import nll_over, summarise
 from genbench.model import DataSpec, GenerativeModel, sampler_label
 from genbench.plugins import Registry, get_registry
@@ -115,8 +115,10 @@ class Runner:
         progress: bool = True,
         data_root: str | None = None,
         cache_dir: str | Path | None = None,
+        extractors: list[str] | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
+        self.extractors = list(extractors) if extractors else default_extractor_names()
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.registry = registry or get_registry()
         self.device = pick_device(device)
@@ -143,6 +145,7 @@ class Runner:
         identity = {
             "model": spec.model, "dataset": spec.dataset, "split": data.split_id, "data_hash": data.data_hash,
             "seed": spec.seed, "preset": spec.preset, "config": config.to_dict(), "device": self.device.type,
+            "extractors": self.extractors,
         }
         digest = config_hash(identity)
         dataset_tag = Path(spec.dataset).stem if "/" in spec.dataset or spec.dataset.endswith(".npz") else spec.dataset
@@ -200,7 +203,7 @@ class Runner:
         samples = self.draw_samples(model, data, config, spec.seed, run_dir)
         ctx = EvalContext(
             model=model, data=data, samples=samples, device=self.device, cache_dir=self.cache_dir, seed=spec.seed,
-            train_seconds=trainer.seconds, train_steps=trainer.steps_trained,
+            train_seconds=trainer.seconds, train_steps=trainer.steps_trained, extractor_names=list(self.extractors),
         )
         measurements: list[Measurement] = []
         if trainer.best_val is not None:
