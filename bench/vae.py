@@ -65,7 +65,8 @@ def cmd_run(args: argparse.Namespace) -> dict:
     def pick(metric: str, kind: str | None = None) -> dict:
         for r in rows:
             if r["metric"] == metric and (kind is None or r.get("kind") == kind):
-                return r
+                d = r.get("details") or {}
+                return {**r, "details": json.loads(d) if isinstance(d, str) else d}
         raise KeyError((metric, kind))
 
     data = runner.load_data(args.dataset)
