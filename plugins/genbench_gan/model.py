@@ -20,8 +20,8 @@ Presets (digits numbers: bench/results/gan_quick.md, gan_standard.md).  "quick" 
 setting C (hinge, Adam 2e-4, betas (0.5, 0.999), n_critic 1), widths 32, z in R^64, batch 64,
 3000 steps (about 1 min on 2 CPU cores; max_minutes 2.25 caps it on a slower machine).
 Why: spectral norm keeps D from overpowering G without extra critic steps, so n_critic = 1
-gives five times the generator updates per second of n_critic = 5; width 32 trains ~3.5x
-faster per step than width 64 on CPU, buying steps, and steps (not width) are what digit
+gives several times the generator updates per second of n_critic = 5; width 32 trains
+faster per step than width 64 on CPU (not benchmarked in the repo), buying steps, and steps (not width) are what digit
 coverage needs; the G-EMA (with standing BatchNorm statistics) is what is sampled.  Measured:
 FID 1.68 vs floor 0.71, every class >= 7.9% of samples.  "standard" = the same for 10000 steps
 (FID 1.06, every class >= 7.4%).
