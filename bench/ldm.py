@@ -136,7 +136,7 @@ def run_model(runner: Runner, name: str, args, overrides: dict, ext, test, pool,
         x, sec = draw(model, config.n_samples, config.sample_batch_size, SAMPLER_STEPS, 1_000_003 * j + 1, data.spec)
         fids.append(fid_between(ext, test, x))
         seconds.append(sec)
-        print(f"{name} {label} seed {j}: FID {fids[-1]:.3f}, {sec:.1f}s", flush=True)
+        print(f"{name} {label} seed {j}: FID {fids[-1]:.4g}, {sec:.1f}s", flush=True)
     bpd = row("bits_per_dim")
     if args.bpd_n:  # the bound on the first bpd_n test images, here rather than in the runner (cost)
         x_sub = data.unit("test")[: args.bpd_n]
@@ -172,7 +172,7 @@ def markdown(r: dict) -> str:
         f"features (sha256 {r['extractor']['sha256'][:12]}, classifier test accuracy {r['extractor']['test_accuracy']}), "
         f"{r['n_samples']} samples vs the test split, mean ± sd over {r['sampling_seeds']} sampling seeds.  "
         f"Real-data floor ({r['fid_floor_n']} held-out real images vs test, {r['sampling_seeds']} subsets): "
-        f"**{f['mean']:.3f} ± {f['sd']:.3f}**.", "",
+        f"**{f['mean']:.4g} ± {f['sd']:.2g}**.", "",
         "| model | params | steps | train s | bits/dim (kind) | sampler | NFE | FID | FID / floor | images/s (batch) | "
         "FLOP/image | 1-image latency s | confident share |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -184,7 +184,7 @@ def markdown(r: dict) -> str:
         lines.append(
             f"| {m['model']} | {m['parameters'] / 1e6:.2f}M | {m['train_steps']:.0f} | {m['train_seconds']:.0f} | "
             f"{b['value']:.4f} ± {b['stderr']:.4f} ({b['kind']}) | {m['sampler']} | {m['nfe']:.0f} | "
-            f"{m['fid']['mean']:.3f} ± {m['fid']['sd']:.3f} | {m['fid']['mean'] / f['mean']:.2f} | "
+            f"{m['fid']['mean']:.4g} ± {m['fid']['sd']:.2g} | {m['fid']['mean'] / f['mean']:.2f} | "
             f"{m['images_per_second']:.1f} ({m['batch_size']}) | {fl} | {m['latency_one_image_s']:.3f} | {conf} |")
     for m in r["models"]:
         if "ldm" not in m:
@@ -200,7 +200,7 @@ def markdown(r: dict) -> str:
             f"- FLOPs per image with DDIM-{SAMPLER_STEPS}: latent loop {a['latent_flops_per_image']:.3g}, decoder pass "
             f"{a['decoder_flops_per_image']:.3g} (NFE = {SAMPLER_STEPS} + 1).",
             f"- Reconstruction FID of the autoencoder (encoder mean -> decoder mean, {r['n_samples']} held-out real "
-            f"images): **{a['reconstruction_fid']:.3f}** = {a['reconstruction_fid'] / f['mean']:.2f} x floor: what "
+            f"images): **{a['reconstruction_fid']:.4g}** = {a['reconstruction_fid'] / f['mean']:.2f} x floor: what "
             "stage 1 alone costs in FID.",
             f"- Bound on the first {a['bound_terms_n']} test images, bits/dim: reconstruction E_q[-log p(x|z)] "
             f"{t['reconstruction']:.4f} + E_q[log q(z|x)] {t['neg_entropy']:.4f} + latent cross-entropy "
