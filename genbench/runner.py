@@ -295,6 +295,7 @@ class Trainer:
         self.best_step: int | None = None
         self.curves: list[dict[str, float]] = []
         self.steps_trained = 0
+        self.val_seconds = 0.0
 
     # the batch order is a function of (seed, epoch) so a resumed run sees the same batches
     def batch(self, step: int, x: torch.Tensor) -> torch.Tensor:
@@ -363,10 +364,11 @@ class Trainer:
             if bad:
                 self.save("diverged")
                 raise DivergenceError(f"{self.model.name} diverged at step {self.model.step}: {bad}")
+            self.seconds += time.perf_counter() - t0  # training time: validation is not counted
             if has_lik and (self.model.step % c.eval_every == 0):
+                v0 = time.perf_counter()
                 self.consider(self.validate())
-            dt = time.perf_counter() - t0
-            self.seconds += dt
+                self.val_seconds += time.perf_counter() - v0
             if self.model.step % CURVE_EVERY_STEPS == 0 or self.model.step == 1:
                 self.curves.append({"step": self.model.step, "seconds": self.seconds, **{k: float(v) for k, v in losses.items()}})
                 bar.set_postfix({k: f"{float(v):.4g}" for k, v in list(losses.items())[:3]})

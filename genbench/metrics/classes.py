@@ -19,25 +19,35 @@ class SampleClasses(Metric):
     def applies_to(self, model) -> bool:  # needs labelled data, checked in compute
         return True
 
+    @staticmethod
+    def describe(probs: torch.Tensor, k: int) -> tuple[float, float, float]:
+        """(share with max probability >= 0.9, entropy of the predicted labels in bits, rarest label share)."""
+        conf, label = probs.max(-1)
+        share = torch.bincount(label, minlength=k).double() / len(label)
+        nz = share[share > 0]
+        return float((conf >= CONFIDENCE).double().mean()), float(-(nz * nz.log2()).sum()), float(share.min())
+
     def compute(self, ctx: EvalContext) -> list[Measurement]:
+        if "classifier" not in ctx.extractor_names:
+            return []  # the classifier is trained on demand; skip where the run chose other extractors
         ext = ctx.extractor("classifier")
         if ext.accuracy is None:
             return []
-        rows = []
         k = int(ctx.data.num_classes or 10)
         common = dict(extractor=ext.name, extractor_sha256=ext.sha256)
-        for s in ctx.samples:
-            probs = ext.probabilities(ctx.data.spec.to_unit(s.levels))
-            conf, label = probs.max(-1)
-            share = torch.bincount(label, minlength=k).double() / len(label)
-            nz = share[share > 0]
-            entropy = float(-(nz * nz.log2()).sum())
+        # the same statistics on real test images (never seen by the classifier): what a perfect model scores
+        sets = [(s.label, s.n, ctx.data.spec.to_unit(s.levels), "") for s in ctx.samples]
+        sets.append(("real data", len(ctx.data.test), ctx.data.unit("test"), "_floor"))
+        rows = []
+        for label, n, images, suffix in sets:
+            confident, entropy, rarest = self.describe(ext.probabilities(images), k)
+            ref = {"reference": f"test ({ctx.data.split_id})"} if suffix else {}
             rows += [
-                Measurement("confident_share", float((conf >= CONFIDENCE).double().mean()), "fraction", True, n=s.n,
-                            sampler=s.label, details={"threshold": CONFIDENCE}, **common),
-                Measurement("class_entropy", entropy, "bits", True, n=s.n, sampler=s.label,
-                            details={"max": math.log2(k)}, **common),
-                Measurement("min_class_share", float(share.min()), "fraction", True, n=s.n, sampler=s.label,
-                            details={"classes": k}, **common),
+                Measurement("confident_share" + suffix, confident, "fraction", True, n=n, sampler=label,
+                            details={"threshold": CONFIDENCE}, **common, **ref),
+                Measurement("class_entropy" + suffix, entropy, "bits", True, n=n, sampler=label,
+                            details={"max": math.log2(k)}, **common, **ref),
+                Measurement("min_class_share" + suffix, rarest, "fraction", True, n=n, sampler=label,
+                            details={"classes": k}, **common, **ref),
             ]
         return rows
