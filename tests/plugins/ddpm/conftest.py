@@ -1,19 +1,10 @@
-"""Shared helpers for the DDPM tests: one torch thread (tiny ops are much faster so on a shared CPU)
-and an exact "oracle" denoiser for a finite data distribution."""
+"""Shared helpers for the DDPM tests: an exact "oracle" denoiser for a finite data distribution."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from genbench_ddpm.schedule import Schedule, eps_from_x0, extract
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def oracle_eps(s: Schedule, protos: torch.Tensor, probs: torch.Tensor):
