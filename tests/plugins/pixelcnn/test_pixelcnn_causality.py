@@ -9,15 +9,6 @@ from genbench_pixelcnn.masks import channel_groups, channel_mask
 from genbench_pixelcnn.network import GatedPixelCNN
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Thousands of tiny ops: one thread is much faster than two on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def order(c: int, i: int, j: int, width: int, colours: int) -> int:
     """Position of sub-pixel (c, i, j) in the autoregressive order (raster over pixels, then colour)."""
     return (i * width + j) * colours + c

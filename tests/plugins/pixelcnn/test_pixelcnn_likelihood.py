@@ -14,14 +14,6 @@ from genbench.testing import CONTRACT_SPECS, contract_batch
 from genbench_pixelcnn import PixelCNN
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_model(spec: DataSpec, seed: int = 0, **overrides) -> PixelCNN:
     torch.manual_seed(seed)
     model = PixelCNN(resolve_config(PixelCNN, "tiny", spec, overrides), spec)

@@ -14,14 +14,6 @@ from genbench_pixelcnn import PixelCNN
 from genbench_pixelcnn.sampler import sample_fast, sample_naive
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def model_for(spec: DataSpec, seed: int = 0, sharpen: float = 1.0, **overrides) -> PixelCNN:
     torch.manual_seed(seed)
     model = PixelCNN(resolve_config(PixelCNN, "tiny", spec, overrides), spec)

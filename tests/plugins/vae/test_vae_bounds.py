@@ -17,14 +17,6 @@ from genbench_vae.bounds import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_model(spec: DataSpec = DIGITS_SPEC, **over) -> VAE:
     torch.manual_seed(0)
     model = VAE(resolve_config(VAE, "tiny", spec, over), spec)

@@ -7,14 +7,6 @@ import torch
 from genbench_vae.likelihoods import Categorical, DiscretisedLogistic, log1mexp, make_likelihood
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def random_params(lik, b=3, c=2, h=4, w=5, seed=0, spread=3.0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     p = torch.randn(b, c, lik.n_params, h, w, generator=g, dtype=torch.float64) * spread

@@ -1,4 +1,4 @@
-"""The VAE as a genbench model: contract on all three specs, sampling, presets, warm-up, registration."""
+"""The VAE as a genbench model: sampling, presets, warm-up, registration (the shared contract runs in tests/test_contract.py)."""
 from __future__ import annotations
 
 import pytest
@@ -6,22 +6,9 @@ import torch
 
 from genbench import DataSpec
 from genbench.config import resolve_config
-from genbench.testing import CONTRACT_SPECS, DIGITS_SPEC, check_model_contract
+from genbench.testing import CONTRACT_SPECS, DIGITS_SPEC
 from genbench_vae import VAE, genbench_models
 from genbench_vae.likelihoods import Categorical, DiscretisedLogistic
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.mark.parametrize("spec_name", list(CONTRACT_SPECS))
-def test_contract(spec_name):
-    check_model_contract(VAE, CONTRACT_SPECS[spec_name])
 
 
 def test_registered_through_the_hook():
