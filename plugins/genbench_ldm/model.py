@@ -3,7 +3,7 @@
 Training runs in two stages inside one budget (the runner's ``max_steps`` / ``max_minutes``):
 
 1. steps < ``ae_fraction`` of the budget: the "KL-f" autoencoder (``autoencoder``), loss per image
-   E_q[-log p(x | z)] + kl_weight * KL(q(z | x) || N(0, I)) with a discrete decoder (``likelihoods``);
+   E_q[-log p(x | z)] + kl_weight * KL(q(z | x) || N(0, I)) with a discrete decoder (``genbench_vae.likelihoods``);
 2. the rest: the autoencoder is frozen; at the first step of this stage the scale factor s = 1 / std(z) is
    estimated from that batch's posterior draws (Rombach et al. section 4.3.2) and kept; a DDPM (epsilon
    prediction, Ho et al. Algorithm 1, with an EMA) is trained on u = s z, z ~ q(z | x).  The U-Net, schedule,
@@ -34,7 +34,7 @@ from genbench_ddpm.unet import UNet, UNetConfig
 from .autoencoder import AutoencoderConfig, Decoder, Encoder, gaussian_neg_entropy, kl_to_standard_normal
 from .bound import BoundTerms, combine
 from .latent_vlb import continuous_vlb_stratified
-from .likelihoods import make_likelihood
+from genbench_vae.likelihoods import make_likelihood  # the VAE plugin's discrete decoders, shared
 
 
 @dataclass

@@ -60,6 +60,10 @@ class DiscreteLikelihood(abc.ABC):
     def mode(self, params: Tensor) -> Tensor:
         """The most probable level per sub-pixel (B, C, H, W)."""
 
+    @abc.abstractmethod
+    def mean(self, params: Tensor) -> Tensor:
+        """A point estimate in [0, 1] per sub-pixel (B, C, H, W), on the k/(K-1) scale of the data."""
+
     def log_likelihood(self, params: Tensor, levels: Tensor) -> Tensor:
         """log p(x|z) per image (B,): the sum over sub-pixels (conditional independence given z)."""
         return self.log_prob(params, levels).flatten(1).sum(1)
@@ -91,6 +95,11 @@ class Categorical(DiscreteLikelihood):
 
     def mode(self, params: Tensor) -> Tensor:
         return params.argmax(2)
+
+    def mean(self, params: Tensor) -> Tensor:
+        """E[k] / (K - 1)."""
+        ks = torch.arange(self.levels, device=params.device, dtype=torch.float32)
+        return (torch.softmax(params.float(), dim=2) * ks[:, None, None]).sum(2) / (self.levels - 1)
 
 
 class DiscretisedLogistic(DiscreteLikelihood):
@@ -150,6 +159,10 @@ class DiscretisedLogistic(DiscreteLikelihood):
                              torch.full_like(mu, self.levels - 1, dtype=torch.int64)], -1)
         lp = self._log_mass(mu.unsqueeze(-1), log_s.unsqueeze(-1), cands)
         return cands.gather(-1, lp.argmax(-1, keepdim=True)).squeeze(-1)
+
+    def mean(self, params: Tensor) -> Tensor:
+        """The location mapped to [0, 1] (the logistic's mean, before the edge bins absorb the tails)."""
+        return ((params[:, :, 0].float() + 1) / 2).clamp(0, 1)
 
 
 FAMILIES: dict[str, type[DiscreteLikelihood]] = {"categorical": Categorical, "logistic": DiscretisedLogistic}
