@@ -134,6 +134,20 @@ class EvalContext:
         """n of the real-data floor: as many real images as the largest sample set, capped by what exists."""
         return min(max((s.n for s in self.samples), default=0), len(self.data.val) + len(self.data.train))
 
+    def compared_sets(self, ext: FeatureExtractor, min_floor: int = 2) -> list[tuple[str, str, FeatureSet]]:
+        """What a sample metric compares with the test split: (sampler label, metric-name suffix, features)
+        for every sampler, then ("real data", "_floor", ...) when the floor has at least ``min_floor`` images."""
+        sets = [(s.label, "", self.sample_features(ext, s)) for s in self.samples]
+        n_floor = self.floor_size()
+        if n_floor >= min_floor:
+            sets.append(("real data", "_floor", self.floor_features(ext, n_floor)))
+        return sets
+
+    def row_fields(self, ext: FeatureExtractor, unit: str, higher_is_better: bool) -> dict[str, Any]:
+        """Measurement fields shared by every row a feature metric writes against the test split."""
+        return dict(unit=unit, higher_is_better=higher_is_better, extractor=ext.name, extractor_sha256=ext.sha256,
+                    reference=f"test ({self.data.split_id})")
+
 
 class Metric(abc.ABC):
     """A metric plugin: ``compute`` turns an evaluation context into measurements.

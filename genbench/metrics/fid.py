@@ -53,17 +53,9 @@ class FID(Metric):
         for ext_name in ctx.extractor_names:
             ext = ctx.extractor(ext_name)
             ref = ctx.reference_features(ext)
-            common = dict(unit="", higher_is_better=False, extractor=ext.name, extractor_sha256=ext.sha256,
-                          reference=f"test ({ctx.data.split_id})")
-            for s in ctx.samples:
-                fs = ctx.sample_features(ext, s)
-                rows.append(Measurement(metric="fid", value=fid_from_stats(ref.stats, fs.stats), n=s.n, sampler=s.label,
-                                        details=row_provenance(ext, ref), **common))
-            n_floor = ctx.floor_size()
-            if n_floor >= 2:
-                fl = ctx.floor_features(ext, n_floor)
-                rows.append(Measurement(
-                    metric="fid_floor", value=fid_from_stats(ref.stats, fl.stats), n=n_floor, sampler="real data",
-                    details=row_provenance(ext, ref, {"source": "validation then train split, seeded choice"}), **common,
-                ))
+            for label, suffix, fs in ctx.compared_sets(ext):
+                extra = {"source": "validation then train split, seeded choice"} if suffix else None
+                rows.append(Measurement(metric="fid" + suffix, value=fid_from_stats(ref.stats, fs.stats), n=fs.n,
+                                        sampler=label, details=row_provenance(ext, ref, extra),
+                                        **ctx.row_fields(ext, "", False)))
         return rows

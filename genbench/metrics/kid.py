@@ -38,17 +38,11 @@ class KID(Metric):
         for ext_name in ctx.extractor_names:
             ext = ctx.extractor(ext_name)
             ref = ctx.reference_features(ext)
-            common = dict(unit="", higher_is_better=False, extractor=ext.name, extractor_sha256=ext.sha256,
-                          reference=f"test ({ctx.data.split_id})")
-            sets = [(s.label, "kid", ctx.sample_features(ext, s)) for s in ctx.samples]
-            n_floor = ctx.floor_size()
-            if n_floor >= 2:
-                sets.append(("real data", "kid_floor", ctx.floor_features(ext, n_floor)))
-            for label, metric, fs in sets:
+            for label, suffix, fs in ctx.compared_sets(ext):
                 r = kid(ref.features, fs.features, KID_SUBSETS, KID_SUBSET_SIZE, seed=ctx.seed)
-                rows.append(Measurement(metric=metric, value=r.mean, n=fs.n, sampler=label, details=row_provenance(
+                rows.append(Measurement(metric="kid" + suffix, value=r.mean, n=fs.n, sampler=label, details=row_provenance(
                     ext, ref, {"subsets": r.subsets, "subset_size": r.subset_size, "std_over_subsets": r.std,
-                               "subset_seed": r.seed, "kernel": "(x.y/d + 1)^3"}), **common))
+                               "subset_seed": r.seed, "kernel": "(x.y/d + 1)^3"}), **ctx.row_fields(ext, "", False)))
         return rows
 
 
@@ -64,13 +58,8 @@ class PRDCMetric(Metric):
         for ext_name in ctx.extractor_names:
             ext = ctx.extractor(ext_name)
             ref = ctx.reference_features(ext)
-            common = dict(unit="fraction", higher_is_better=True, extractor=ext.name, extractor_sha256=ext.sha256,
-                          reference=f"test ({ctx.data.split_id})")
-            sets = [(s.label, "", ctx.sample_features(ext, s)) for s in ctx.samples]
-            n_floor = ctx.floor_size()
-            if n_floor > DC_K:
-                sets.append(("real data", "_floor", ctx.floor_features(ext, n_floor)))
-            for label, suffix, fs in sets:
+            common = ctx.row_fields(ext, "fraction", True)
+            for label, suffix, fs in ctx.compared_sets(ext, min_floor=DC_K + 1):
                 m = min(fs.n, ref.n)
                 if m <= DC_K:
                     continue
