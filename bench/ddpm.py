@@ -39,7 +39,8 @@ from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner, Trainer
 from genbench_ddpm import DDPM
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench_common import RESULTS, draw, write  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 TARGETS = {"ancestral": 1.5, "DDIM-50": 2.0}
 CONFIDENCE = 0.9
 
@@ -47,19 +48,6 @@ CONFIDENCE = 0.9
 def registry():
     return build_registry(extra=[genbench_ddpm], autoload=False)
 
-
-def draw(model: DDPM, n: int, batch: int, steps: int | None, seed: int, spec) -> tuple[torch.Tensor, float]:
-    """n samples (quantised, as unit floats) and the seconds they took."""
-    gen = torch.Generator().manual_seed(seed)
-    model.train(False)
-    out, seconds = [], 0.0
-    for i in range(0, n, batch):
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            x = model.sample(min(batch, n - i), steps=steps, generator=gen)
-        seconds += time.perf_counter() - t0
-        out.append(spec.quantise(x.cpu()))
-    return spec.to_unit(torch.cat(out)), seconds
 
 
 def confident_share(ext, x: torch.Tensor) -> float:
@@ -257,12 +245,6 @@ def curve_mode(args) -> dict:
     write(result, tag, "\n".join(lines) + "\n")
     return result
 
-
-def write(result: dict, tag: str, markdown: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{tag}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    (RESULTS / f"{tag}.md").write_text(markdown)
-    print(markdown)
 
 
 def main() -> None:

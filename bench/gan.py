@@ -34,7 +34,7 @@ from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner, Trainer
 from genbench_gan import GAN
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench_common import RESULTS, write  # noqa: E402
 FID_FACTOR = 2.5
 MIN_SHARE = 0.05
 
@@ -190,12 +190,6 @@ def curve_mode(args) -> dict:
     write(result, tag, "\n".join(lines) + "\n")
     return result
 
-
-def write(result: dict, tag: str, markdown: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{tag}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    (RESULTS / f"{tag}.md").write_text(markdown)
-    print(markdown)
 
 
 def main(argv: list[str] | None = None) -> None:

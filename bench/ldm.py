@@ -43,7 +43,7 @@ from genbench.metrics.likelihood import nll_over, summarise
 from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench_common import RESULTS, draw  # noqa: E402
 SAMPLER_STEPS = 50
 
 
@@ -56,18 +56,6 @@ def stats(values: list[float]) -> dict:
     return {"values": [round(v, 4) for v in values], "mean": statistics.fmean(values),
             "sd": statistics.stdev(values) if len(values) > 1 else float("nan")}
 
-
-def draw(model, n: int, batch: int, steps: int, seed: int, spec) -> tuple[torch.Tensor, float]:
-    gen = torch.Generator().manual_seed(seed)
-    model.train(False)
-    out, seconds = [], 0.0
-    for i in range(0, n, batch):
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            x = model.sample(min(batch, n - i), steps=steps, generator=gen)
-        seconds += time.perf_counter() - t0
-        out.append(spec.quantise(x.cpu()))
-    return spec.to_unit(torch.cat(out)), seconds
 
 
 def flops(fn) -> tuple[float, object]:
