@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -24,6 +25,18 @@ def draw(model, n: int, batch: int, steps: int | None, seed: int, spec) -> tuple
         seconds += time.perf_counter() - t0
         out.append(spec.quantise(x.cpu()))
     return spec.to_unit(torch.cat(out)), seconds
+
+
+def details(row: dict | None) -> dict:
+    """A row's details (rows.json stores them as a JSON string)."""
+    d = (row or {}).get("details") or {}
+    return json.loads(d) if isinstance(d, str) else d
+
+
+def stats(values: list[float]) -> dict:
+    """The values (rounded), their mean and sample standard deviation (nan for one value)."""
+    return {"values": [round(v, 4) for v in values], "mean": statistics.fmean(values),
+            "sd": statistics.stdev(values) if len(values) > 1 else float("nan")}
 
 
 def write(result: dict, tag: str, markdown: str) -> None:

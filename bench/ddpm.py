@@ -39,7 +39,7 @@ from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner, Trainer
 from genbench_ddpm import DDPM
 
-from bench_common import RESULTS, draw, write  # noqa: E402  (bench/ is on sys.path when run as a script)
+from bench_common import RESULTS, details, draw, stats, write  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 TARGETS = {"ancestral": 1.5, "DDIM-50": 2.0}
 CONFIDENCE = 0.9
@@ -52,17 +52,6 @@ def registry():
 
 def confident_share(ext, x: torch.Tensor) -> float:
     return float((ext.probabilities(x).max(-1).values >= CONFIDENCE).double().mean())
-
-
-def details(r: dict | None) -> dict:
-    """A row's details (rows.json stores them as a JSON string)."""
-    d = (r or {}).get("details") or {}
-    return json.loads(d) if isinstance(d, str) else d
-
-
-def stats(values: list[float]) -> dict:
-    return {"values": [round(v, 4) for v in values], "mean": statistics.fmean(values),
-            "sd": statistics.stdev(values) if len(values) > 1 else float("nan")}
 
 
 # ---------------------------------------------------------------------------------- run

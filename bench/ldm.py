@@ -43,18 +43,8 @@ from genbench.metrics.likelihood import nll_over, summarise
 from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner
 
-from bench_common import RESULTS, draw  # noqa: E402
+from bench_common import RESULTS, details, draw, stats  # noqa: E402
 SAMPLER_STEPS = 50
-
-
-def details(r: dict | None) -> dict:
-    d = (r or {}).get("details") or {}
-    return json.loads(d) if isinstance(d, str) else d
-
-
-def stats(values: list[float]) -> dict:
-    return {"values": [round(v, 4) for v in values], "mean": statistics.fmean(values),
-            "sd": statistics.stdev(values) if len(values) > 1 else float("nan")}
 
 
 

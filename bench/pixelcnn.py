@@ -40,18 +40,13 @@ from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner
 from genbench_pixelcnn import PixelCNN
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench_common import RESULTS, details  # noqa: E402
 TARGET_BPD = 1.8
 TARGET_FID_RATIO = 3.0
 
 
 def registry():
     return build_registry(extra=[genbench_pixelcnn, genbench_independent], autoload=False)
-
-
-def details(r: dict | None) -> dict:
-    d = (r or {}).get("details") or {}
-    return json.loads(d) if isinstance(d, str) else d
 
 
 def pick(rows: list[dict], metric: str) -> dict | None:
