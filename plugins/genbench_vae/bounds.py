@@ -1,6 +1,7 @@
 """The ELBO (Kingma & Welling 2014) and the IWAE bound (Burda et al. 2016), pure maths on tensors.
 
-q(z|x) = N(mu, diag(exp(logvar))), p(z) = N(0, I), p(x|z) a discrete likelihood.
+q(z|x) = N(mu, diag(exp(logvar))), p(z) = N(0, I) unless a ``log_prior`` is passed (see
+``priors``), p(x|z) a discrete likelihood.
 
 ELBO (K&W 2014, eq. 3 / eq. 10, the SGVB estimator B):
     L(x) = E_q[log p(x|z)] - KL(q(z|x) || p(z)),
@@ -40,19 +41,28 @@ def reparameterise(mu: Tensor, logvar: Tensor, eps: Tensor) -> Tensor:
     return mu + torch.exp(0.5 * logvar) * eps
 
 
-def elbo_terms(log_px_z: Tensor, mu: Tensor, logvar: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(elbo, reconstruction, kl) per image from log p(x|z) at z ~ q (one or the mean of several draws)."""
-    kl = kl_to_standard_normal(mu, logvar)
+def elbo_terms(
+    log_px_z: Tensor, mu: Tensor, logvar: Tensor, kl: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(elbo, reconstruction, kl) per image from log p(x|z) at z ~ q (one or the mean of several draws).
+
+    ``kl`` defaults to the closed form against N(0, I); a learned prior passes its own estimate.
+    """
+    kl = kl_to_standard_normal(mu, logvar) if kl is None else kl
     return log_px_z - kl, log_px_z, kl
 
 
-def log_importance_weights(log_px_z: Tensor, z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+def log_importance_weights(
+    log_px_z: Tensor, z: Tensor, mu: Tensor, logvar: Tensor,
+    log_prior: Callable[[Tensor], Tensor] = log_standard_normal,
+) -> Tensor:
     """log w = log p(x|z) + log p(z) - log q(z|x), shapes broadcast over leading sample dims."""
-    return log_px_z + log_standard_normal(z) - log_normal(z, mu, logvar)
+    return log_px_z + log_prior(z) - log_normal(z, mu, logvar)
 
 
 def iwae_bound(
-    mu: Tensor, logvar: Tensor, eps: Tensor, log_px_given: Callable[[Tensor], Tensor], chunk: int
+    mu: Tensor, logvar: Tensor, eps: Tensor, log_px_given: Callable[[Tensor], Tensor], chunk: int,
+    log_prior: Callable[[Tensor], Tensor] = log_standard_normal,
 ) -> Tensor:
     """L_k per image (B,) (Burda et al. 2016, eq. 8) with k = eps.shape[0] draws z_i = mu + sigma eps_i.
 
@@ -64,6 +74,6 @@ def iwae_bound(
     running = torch.full(mu.shape[:1], -math.inf, device=mu.device, dtype=torch.float64)
     for i in range(0, k, chunk):
         z = reparameterise(mu, logvar, eps[i : i + chunk])
-        log_w = log_importance_weights(log_px_given(z), z, mu, logvar).double()
+        log_w = log_importance_weights(log_px_given(z), z, mu, logvar, log_prior).double()
         running = torch.logaddexp(running, torch.logsumexp(log_w, dim=0))
     return (running - math.log(k)).to(mu.dtype)

@@ -8,7 +8,11 @@ levels (``likelihoods``) and the ELBO / IWAE-k bounds (``bounds``).
   averaged over ``elbo_samples`` reparameterised draws, the KL in closed form.
 * ``nll_estimates(x)`` adds -L_k, the IWAE bound with ``iwae_k`` importance samples
   (Burda et al. 2016, eq. 8), kind "IWAE" with params {"k": k}.
-* ``sample`` decodes z ~ N(0, I) once (NFE = 1) and outputs a draw from p(x|z)
+* ``prior``: "standard" N(0, I) or "mixture", a learned mixture of ``prior_components``
+  Gaussians (``priors``) that follows the aggregate posterior and so removes the prior
+  holes that cost FID; with it the KL term is the unbiased one-draw estimate at the
+  reconstruction's z, and the IWAE weights use its log-density.
+* ``sample`` decodes z ~ p(z) once (NFE = 1) and outputs a draw from p(x|z)
   (``sample_mode="draw"``, the default) or its per-sub-pixel mode (``"mode"``).
   All randomness (z and the draw) comes from the caller's CPU generator.
 * Optional KL warm-up (Sonderby et al. 2016): the KL weight rises linearly from 0
@@ -17,6 +21,12 @@ levels (``likelihoods``) and the ELBO / IWAE-k bounds (``bounds``).
 Evaluation noise (eps for the bounds) comes from a private CPU generator seeded by
 ``eval_seed`` and the batch's pixels, so ``nll`` is deterministic, leaves the
 training RNG alone, and different batches get different draws.
+
+Presets: "quick" and "standard" use the mixture prior.  On digits (bench/vae.py curve, 4000
+steps, dropout 0.4) the N(0, I) prior's decoded draws stay at FID ~20-24 (about 6x the floor)
+while its validation ELBO is as good (1.883 vs 1.860 bits/dim); the learned mixture brings
+the validation-selected draws to ~5-6 (about 1.7x).  The stronger dropout moves the
+validation optimum later, where both the bound and the samples are better.
 """
 from __future__ import annotations
 
@@ -29,9 +39,10 @@ from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
 
-from .bounds import elbo_terms, iwae_bound, kl_to_standard_normal, reparameterise
+from .bounds import elbo_terms, iwae_bound, reparameterise
 from .likelihoods import DiscreteLikelihood, make_likelihood
 from .networks import Decoder, Encoder
+from .priors import make_prior
 
 #: elements of decoder output/activations allowed per decoder call when chunking samples
 DECODE_BUDGET = 2**24
@@ -46,6 +57,8 @@ class VAEConfig(ModelConfig):
     lr: float = 1e-3
     weight_decay: float = 0.0
     grad_clip: float | None = 100.0
+    prior: str = "standard"  # standard (N(0, I)) | mixture (learned mixture of Gaussians)
+    prior_components: int = 32  # mixture components of prior="mixture"
     kl_warmup_steps: int = 0  # 0 = no warm-up
     elbo_samples: int = 1  # reparameterised draws for the reported ELBO's reconstruction term
     iwae_k: int = 100  # importance samples of the IWAE row
@@ -66,8 +79,8 @@ class VAE(GenerativeModel):
         "tiny": {"max_steps": 2, "batch_size": 8, "eval_every": 2, "n_samples": 8, "sample_batch_size": 8,
                  "latent_dim": 4, "channels": 8, "iwae_k": 4},
         "quick": {"max_steps": 600, "max_minutes": 0.75, "eval_every": 50, "lr": 2e-3, "dropout": 0.2,
-                  "n_samples": 1000, "sample_batch_size": 500},
-        "standard": {"max_steps": 3000, "eval_every": 50, "lr": 2e-3, "dropout": 0.2,
+                  "prior": "mixture", "n_samples": 1000, "sample_batch_size": 500},
+        "standard": {"max_steps": 4000, "eval_every": 50, "lr": 2e-3, "dropout": 0.4, "prior": "mixture",
                      "n_samples": 1000, "sample_batch_size": 500},
     }
     #: per-preset overrides for images larger than 8x8 (MNIST/Fashion-MNIST 28x28, CIFAR 32x32)
@@ -93,8 +106,9 @@ class VAE(GenerativeModel):
         c, h, w = data.shape
         enc = Encoder(c, h, w, config.latent_dim, config.channels, config.dropout).to(self.device)
         dec = Decoder(c, h, w, config.latent_dim, config.channels, self.lik.n_params, config.dropout).to(self.device)
-        self.networks = {"encoder": enc, "decoder": dec}
-        params = list(enc.parameters()) + list(dec.parameters())
+        prior = make_prior(config.prior, config.latent_dim, config.prior_components).to(self.device)
+        self.networks = {"encoder": enc, "decoder": dec, "prior": prior}
+        params = [p for net in self.networks.values() for p in net.parameters()]
         self.optimizers = {"adam": torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)}
 
     # ------------------------------------------------------------------ pieces
@@ -105,6 +119,10 @@ class VAE(GenerativeModel):
     @property
     def decoder(self) -> Decoder:
         return self.networks["decoder"]  # type: ignore[return-value]
+
+    @property
+    def prior(self) -> torch.nn.Module:
+        return self.networks["prior"]
 
     def kl_weight(self) -> float:
         """beta_t = min(1, t / warm-up steps) (Sonderby et al. 2016); 1 without warm-up."""
@@ -141,10 +159,14 @@ class VAE(GenerativeModel):
             gen = self._eval_generator(levels, salt=1)
             eps = self._eps(gen, self.config.elbo_samples, len(x), self.config.latent_dim)
         recon = torch.zeros(len(x), device=self.device)
+        kl = None if self.prior.analytic_kl else torch.zeros(len(x), device=self.device)
         chunk = self.decode_chunk(len(x))
         for i in range(0, len(eps), chunk):
-            recon = recon + self.log_px_given_z(reparameterise(mu, logvar, eps[i : i + chunk]), levels).sum(0)
-        return elbo_terms(recon / len(eps), mu, logvar)
+            z = reparameterise(mu, logvar, eps[i : i + chunk])
+            recon = recon + self.log_px_given_z(z, levels).sum(0)
+            if kl is not None:
+                kl = kl + self.prior.kl(mu, logvar, z).sum(0)
+        return elbo_terms(recon / len(eps), mu, logvar, None if kl is None else kl / len(eps))
 
     def iwae(self, x: Tensor, k: int, eps: Tensor | None = None) -> Tensor:
         """L_k per image (nats), Burda et al. 2016 eq. 8; ``eps`` (k, B, L) or fresh draws."""
@@ -152,7 +174,8 @@ class VAE(GenerativeModel):
         mu, logvar = self.encoder(x)
         if eps is None:
             eps = self._eps(self._eval_generator(levels, salt=2), k, len(x), self.config.latent_dim)
-        return iwae_bound(mu, logvar, eps, lambda z: self.log_px_given_z(z, levels), self.decode_chunk(len(x)))
+        return iwae_bound(mu, logvar, eps, lambda z: self.log_px_given_z(z, levels), self.decode_chunk(len(x)),
+                          self.prior.log_prob)
 
     def nll(self, x: Tensor) -> Tensor:
         """-ELBO in nats per image of the discrete data (an upper bound on -log P(x))."""
@@ -170,7 +193,7 @@ class VAE(GenerativeModel):
         mu, logvar = self.encoder(x)
         z = reparameterise(mu, logvar, torch.randn_like(mu))
         recon = self.lik.log_likelihood(self.decoder(z), levels)
-        kl = kl_to_standard_normal(mu, logvar)
+        kl = self.prior.kl(mu, logvar, z)
         beta = self.kl_weight()
         dims = self.data.dims
         loss = -(recon - beta * kl).mean() / dims
@@ -189,9 +212,9 @@ class VAE(GenerativeModel):
         return f"decoder-{self.config.sample_mode}"
 
     def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """Decode z ~ N(0, I) and draw x ~ p(x|z) (or take its mode); one decoder pass per image."""
+        """Decode z ~ p(z) and draw x ~ p(x|z) (or take its mode); one decoder pass per image."""
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
-        z = torch.randn(n, self.config.latent_dim, generator=gen)
+        z = self.prior.sample(n, gen)
         u = torch.rand(n, *self.data.shape, generator=gen) if self.config.sample_mode == "draw" else None
         out = []
         chunk = self.decode_chunk(1)
