@@ -6,6 +6,11 @@ Likelihood (van den Oord et al. 2016a, eq. 1-2): with the network's K-way softma
 
 which is exact for the discrete data (a product of normalised categoricals over the K levels).
 Training minimises its mean over a batch (divided by D so the loss reads in nats/dim).
+
+With ``ema_decay`` > 0 the likelihood, samples and completions come from a Polyak (exponential moving)
+average of the weights, as PixelCNN++ evaluates its models (Salimans et al. 2017, Sec. 3): the average
+of a noisy, quickly overfitting trajectory is a better model than any one point of it.  The average is
+``torch.optim.swa_utils.AveragedModel`` and is checkpointed with the network.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from genbench import DataSpec, GenerativeModel, ModelConfig
 from genbench_pixelcnn.masks import freeze_masks
@@ -36,6 +42,8 @@ class PixelCNNConfig(ModelConfig):
     kernel_size: int = 3          # gated layers' kernel (vertical (k//2+1) x k, horizontal 1 x (k//2+1))
     first_kernel_size: int = 7    # first layer's kernel
     head_channels: int = 256      # hidden 1x1 layer of the output head
+    dropout: float = 0.0          # on each gated layer's output before its residual add (training only)
+    ema_decay: float = 0.0        # Polyak average of the weights used for nll / sampling (0 = off)
     lr: float = 1e-3              # Adam
     weight_decay: float = 0.0     # AdamW decoupled weight decay
     lr_decay: float = 1.0         # multiply the learning rate by this after every step
@@ -78,17 +86,35 @@ class PixelCNN(GenerativeModel):
         self.net = GatedPixelCNN(
             data.channels, data.levels, channels=config.channels, layers=config.layers,
             kernel_size=config.kernel_size, first_kernel_size=config.first_kernel_size,
-            head_channels=config.head_channels,
+            head_channels=config.head_channels, dropout=config.dropout,
         ).to(self.device)
         self.networks = {"net": self.net}
+        self.ema: AveragedModel | None = None
+        if config.ema_decay > 0:
+            self.ema = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+            self.networks["ema"] = self.ema
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.optimizers = {"opt": self.opt}
         self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma=config.lr_decay)
 
     # --- likelihood ---------------------------------------------------------------
+    @property
+    def eval_net(self) -> GatedPixelCNN:
+        """The network that scores and samples: the weight average when ``ema_decay`` > 0, else the trained one."""
+        return self.ema.module if self.ema is not None else self.net  # type: ignore[return-value]
+
+    def train(self, mode: bool = True) -> None:
+        self.net.train(mode)
+        if self.ema is not None:
+            self.ema.train(False)  # the average is never trained: no dropout when it scores or samples
+
+    def count_parameters(self) -> int:
+        """Parameters of the network (the weight average is the same network, not extra capacity)."""
+        return sum(p.numel() for p in self.net.parameters())
+
     def log_probs(self, x: Tensor) -> Tensor:
         """log p(x_{c,i,j} = k | x_{<(c,i,j)}) for every level k: (B, C, K, H, W), normalised over K."""
-        return F.log_softmax(self.net(x), dim=2)
+        return F.log_softmax(self.eval_net(x), dim=2)
 
     def nll_from_logits(self, logits: Tensor, x: Tensor) -> Tensor:
         """-log P(x) (nats per image) = -sum over sub-pixels of the log-softmax at the observed level."""
@@ -96,8 +122,8 @@ class PixelCNN(GenerativeModel):
         return F.cross_entropy(logits.permute(0, 2, 1, 3, 4), target, reduction="none").flatten(1).sum(1)
 
     def nll(self, x: Tensor) -> Tensor:
-        """Exact -log P(x) in nats per image of the discrete data (2016a, eq. 1-2)."""
-        return self.nll_from_logits(self.net(x), x)
+        """Exact -log P(x) in nats per image of the discrete data (2016a, eq. 1-2), under ``eval_net``."""
+        return self.nll_from_logits(self.eval_net(x), x)
 
     def train_step(self, x: Tensor) -> dict[str, float]:
         nats = self.nll_from_logits(self.net(x), x).mean() / self.data.dims
@@ -107,6 +133,8 @@ class PixelCNN(GenerativeModel):
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
         self.opt.step()
         self.sched.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.net)
         loss = float(nats.detach())
         return {"loss": loss, "bits_per_dim": loss / math.log(2.0)}
 
@@ -117,7 +145,7 @@ class PixelCNN(GenerativeModel):
     def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """n images, one sub-pixel at a time (NFE = C*H*W per image)."""
         with self._sampling():
-            x = SAMPLERS[self.config.sampler](self.net, n, self.data.shape, generator, self.device)
+            x = SAMPLERS[self.config.sampler](self.eval_net, n, self.data.shape, generator, self.device)
         self.last_nfe = self.data.dims
         return x
 
@@ -132,7 +160,7 @@ class PixelCNN(GenerativeModel):
         known = self.data.to_unit(self.data.to_levels(x))
         mask = mask.to(torch.bool).expand_as(x)
         with self._sampling():
-            out = SAMPLERS[self.config.sampler](self.net, len(x), self.data.shape, generator, self.device,
+            out = SAMPLERS[self.config.sampler](self.eval_net, len(x), self.data.shape, generator, self.device,
                                                 known=known, mask=mask)
         self.last_nfe = int((~mask).any(0).sum())
         return out
@@ -144,7 +172,7 @@ class PixelCNN(GenerativeModel):
         if self.device.type == "cpu" and self.config.sample_threads > 0:
             torch.set_num_threads(self.config.sample_threads)
         try:
-            with torch.inference_mode(), freeze_masks(self.net):
+            with torch.inference_mode(), freeze_masks(self.eval_net):
                 yield
         finally:
             torch.set_num_threads(threads)

@@ -49,7 +49,8 @@ def gate(t: Tensor) -> Tensor:
 class GatedLayer(nn.Module):
     """One layer of both stacks (2016b, fig. 2); ``first`` selects mask A and drops the residual."""
 
-    def __init__(self, in_channels: int, channels: int, kernel_size: int, colours: int, first: bool) -> None:
+    def __init__(self, in_channels: int, channels: int, kernel_size: int, colours: int, first: bool,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
@@ -61,6 +62,9 @@ class GatedLayer(nn.Module):
         self.v_to_h = nn.Conv2d(2 * channels, 2 * channels, 1)  # sees only rows above: needs no mask
         self.h_conv = horizontal_conv(in_channels, 2 * channels, kernel_size, g_in, g_gates, "A" if first else "B")
         self.h_out = pointwise_conv(channels, channels, g_hidden, g_hidden)
+        # element-wise, so it mixes no positions and keeps the masks' causality (PixelCNN++ drops out
+        # inside its residual blocks the same way, Salimans et al. 2017, Sec. 2.6)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def vertical(self, v: Tensor) -> tuple[Tensor, Tensor]:
         """(pre-activation W_v * v over rows i-k//2 .. i, gated output for the next vertical layer)."""
@@ -74,7 +78,7 @@ class GatedLayer(nn.Module):
 
     def horizontal(self, h: Tensor, link: Tensor) -> Tensor:
         """h_{l+1} = [h_l +] 1x1(gate(W_h * h_l + link)) over columns j-k//2 .. j (input padded left)."""
-        out = self.h_out(gate(self.h_conv(F.pad(h, (self.k // 2, 0, 0, 0))) + link))
+        out = self.h_out(self.dropout(gate(self.h_conv(F.pad(h, (self.k // 2, 0, 0, 0))) + link)))
         return out if self.first else h + out
 
 
@@ -90,12 +94,14 @@ class GatedPixelCNN(nn.Module):
         kernel_size: int = 3,
         first_kernel_size: int = 7,
         head_channels: int = 256,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.colours, self.levels = colours, levels
         self.layers = nn.ModuleList(
-            [GatedLayer(colours, channels, first_kernel_size, colours, first=True)]
-            + [GatedLayer(channels, channels, kernel_size, colours, first=False) for _ in range(layers - 1)]
+            [GatedLayer(colours, channels, first_kernel_size, colours, first=True, dropout=dropout)]
+            + [GatedLayer(channels, channels, kernel_size, colours, first=False, dropout=dropout)
+               for _ in range(layers - 1)]
         )
         g_hidden, g_head = channel_groups(channels, colours), channel_groups(head_channels, colours)
         self.head1 = pointwise_conv(channels, head_channels, g_hidden, g_head)

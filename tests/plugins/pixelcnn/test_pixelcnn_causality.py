@@ -52,6 +52,21 @@ def test_depends_on_exactly_the_earlier_subpixels(shape):
     assert dep[earlier].min() > 1e-10, "an output ignores an earlier sub-pixel (blind spot or wrong channel mask)"
 
 
+def test_dropout_in_training_mode_keeps_causality():
+    """Dropout is element-wise (no position mixing): a training-mode pass still sees no later sub-pixel."""
+    torch.manual_seed(0)
+    net = GatedPixelCNN(3, 4, channels=12, layers=3, kernel_size=3, first_kernel_size=5, head_channels=24,
+                        dropout=0.5).double()
+    net.train(True)
+    dep = dependency(net, (3, 4, 4))
+    earlier = torch.ones(48, 48).tril(diagonal=-1).bool()
+    assert dep[~earlier].max() == 0.0
+    assert (dep[earlier] > 0).float().mean() > 0.5  # dropout thins the dependence but does not cut it
+    net.train(False)  # and evaluation mode is deterministic (dropout off)
+    x = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    assert torch.equal(net(x), net(x))
+
+
 def test_receptive_field_is_the_full_rectangle_above_no_blind_spot():
     """4 layers of 3x3 reach 4 rows up and 4 columns either side *as a rectangle*: the region
     above-right that a masked 3x3 PixelCNN misses (2016b, fig. 1) is seen, and nothing beyond."""
