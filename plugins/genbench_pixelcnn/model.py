@@ -74,9 +74,12 @@ class PixelCNN(GenerativeModel):
         # a few minutes on 2 CPU cores
         "quick": {"channels": 32, "layers": 5, "head_channels": 64, "max_steps": 1500, "max_minutes": 3.0,
                   "eval_every": 100},
-        # the benchmark setting (digits: 5 minutes of training on 2 CPU cores)
-        "standard": {"channels": 64, "layers": 8, "head_channels": 256, "max_steps": 5000, "max_minutes": 5.0,
-                     "eval_every": 100},
+        # the benchmark setting (digits: ~6 minutes of training on 2 CPU cores).  Without dropout the
+        # test likelihood peaks at step ~500 and then overfits; dropout 0.5 and a learning rate halving
+        # every ~1000 steps move the validation optimum to ~1500 steps (1.752 vs 1.790 bits/dim), where
+        # the samples are better too (FID ~3x the floor vs ~4.6x)
+        "standard": {"channels": 64, "layers": 8, "head_channels": 256, "max_steps": 2000, "max_minutes": 6.0,
+                     "eval_every": 100, "dropout": 0.5, "lr_decay": 0.9993},
     }
 
     def __init__(self, config: PixelCNNConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
