@@ -1,0 +1,67 @@
+"""How the PixelCNN's standard preset was chosen: validation bits/dim and FID along one training run.
+
+    flock /tmp/genbench-cpu.lock .venv/bin/python bench/pixelcnn_curve.py --every 250 --set max_steps=2000 \\
+        --set max_minutes=none --set dropout=0.5 [--set lr_decay=0.9993] [--set ema_decay=0.998]
+
+Trains the ``standard`` preset (with the overrides) in the runner's batch order, and every ``--every`` steps
+prints the validation bits/dim (exact) and the FID of 1000 samples (classifier features, test split).  One
+JSON object per line on stdout; append them to bench/results/pixelcnn_curves.md by hand with the command.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+import genbench_pixelcnn
+from genbench.config import parse_overrides, resolve_config
+from genbench.metrics.extractors import get_extractor
+from genbench.metrics.fid import fid_between
+from genbench.plugins import build_registry
+from genbench.runner import Runner, Trainer
+from genbench_pixelcnn.model import PixelCNN
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="digits")
+    ap.add_argument("--every", type=int, default=250)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cache", default="/tmp/genbench-bench-cache")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    registry = build_registry(extra=[genbench_pixelcnn], autoload=False)
+    data = Runner("/tmp", registry=registry, device="cpu", progress=False).load_data(args.dataset)
+    config = resolve_config(PixelCNN, "standard", data.spec, parse_overrides(args.set))
+    torch.manual_seed(args.seed)
+    model = PixelCNN(config, data.spec, "cpu")
+    trainer = Trainer(model, data, config, args.seed, Path("/tmp/pixelcnn-curve-unused"), model.device, False)
+    train, val, test = data.unit("train"), data.unit("val"), data.unit("test")
+    extractor = get_extractor("classifier", data, Path(args.cache), model.device)
+    seconds = 0.0
+    while model.step < (config.max_steps or 0):
+        model.train(True)
+        t0 = time.perf_counter()
+        model.train_step(trainer.batch(model.step, train))
+        model.step += 1
+        seconds += time.perf_counter() - t0
+        if model.step % args.every:
+            continue
+        model.train(False)
+        with torch.no_grad():
+            val_bpd = float(model.nll(val).mean()) / data.spec.dims / math.log(2)
+        x = model.sample(config.n_samples, generator=torch.Generator().manual_seed(1))
+        torch.set_num_threads(args.threads)  # the sampler runs with its own thread count
+        fid = fid_between(extractor, test, data.spec.to_unit(data.spec.quantise(x)))
+        print(json.dumps({"step": model.step, "train_s": round(seconds, 1), "val_bpd": round(val_bpd, 4),
+                          "fid": round(fid, 3)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
