@@ -104,6 +104,7 @@ def test_checkpoint_keeps_scale_stage_and_split():
     fresh = make(max_steps=6, ae_fraction=0.5)
     fresh.load_state_dict(torch.load(buf, weights_only=True))
     assert (fresh.scale, fresh.stage, fresh.ae_steps, fresh.step) == (model.scale, 2, 3, 5)
+    assert fresh.latent_bound == model.latent_bound is not None
     with torch.no_grad():
         model.train(False)
         fresh.train(False)
@@ -126,3 +127,27 @@ def test_presets_follow_the_data_size():
     assert f8.latent_shape == (4, 4, 4) and attn(f8) == (2,)
     assert LatentDiffusion(resolve_config(LatentDiffusion, "tiny", CONTRACT_SPECS["28x28x1-K256"]),
                            CONTRACT_SPECS["28x28x1-K256"]).lik.name == "logistic"
+
+
+@pytest.mark.parametrize("steps", [None, 5], ids=["ancestral", "DDIM-5"])
+def test_sampling_clamps_predicted_latents_to_the_first_batch_range(steps):
+    """latent_bound = max |s z| of the batch that set s; with a wildly wrong eps network the sampled u_0 stays
+    within it (clip_latents on) and leaves it when off -- the DDIM blow-up at abar_t ~ 0 that the clamp stops."""
+    model = make(max_steps=4, ae_fraction=0.5, T=50)
+    x = contract_batch(DIGITS_SPEC, n=16)
+    model.train(True)
+    for _ in range(3):
+        step(model, x)
+    model.train(False)
+    assert model.stage == 2 and model.scale is not None
+    assert 0 < model.latent_bound < 20
+    model.eps_fn = lambda u, t: torch.full_like(u, 50.0)  # noqa: E731  a broken noise prediction
+    with torch.inference_mode():
+        clamped, _ = model.sample_latents(8, steps, torch.Generator().manual_seed(0))
+        model.config.clip_latents = False
+        free, _ = model.sample_latents(8, steps, torch.Generator().manual_seed(0))
+    if steps is not None:  # DDIM's last step returns the clamped u_0 itself
+        assert clamped.abs().max() <= model.latent_bound + 1e-5
+    else:  # ancestral adds sigma_1 z after the clamped posterior mean
+        assert clamped.abs().max() < 3 * model.latent_bound + 1
+    assert free.abs().max() > 10 * model.latent_bound
