@@ -75,6 +75,17 @@ def cost_points(df: pd.DataFrame, extractor: str) -> list[CostPoint]:
     return out
 
 
+#: the FID axis turns logarithmic when the largest FID on the plot is this many times the smallest
+LOG_FID_SPREAD = 20.0
+
+
+def fid_axis_is_log(points: list[CostPoint], floors: list[tuple[int | None, float]]) -> bool:
+    """Log FID axis when every FID is positive and they span more than LOG_FID_SPREAD: a weak baseline
+    (FID 140 beside models at 4) would otherwise flatten every real model onto the axis."""
+    fids = [p.fid for p in points if math.isfinite(p.fid)] + [f for _, f in floors if math.isfinite(f)]
+    return bool(fids) and min(fids) > 0 and max(fids) / min(fids) > LOG_FID_SPREAD
+
+
 def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, float]], title: str, baseline: str) -> bytes:
     """FID against seconds per image (log x), one point per model and sampler, Pareto front as a step line."""
     fig = _figure(8.0, 4.2)
@@ -112,8 +123,12 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
         hi = max(p.seconds for p in points)
         ax.set_xlim(lo / 2.5, right)
     ax.set_xlabel("seconds per image (sampling, log scale) — lower is cheaper")
-    ax.set_ylabel("FID — lower is better")
-    ax.set_ylim(bottom=0)
+    if fid_axis_is_log(points, floors):
+        ax.set_yscale("log", nonpositive="clip")
+        ax.set_ylabel("FID (log scale) — lower is better")
+    else:
+        ax.set_ylabel("FID — lower is better")
+        ax.set_ylim(bottom=0)
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="best", fontsize=8, framealpha=0.85)

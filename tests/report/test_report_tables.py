@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from report_fakes import HOSTILE, MODELS, make_runs, write_run
 
-from genbench.report.plots import CostPoint, pareto_front
+from genbench.report.plots import CostPoint, fid_axis_is_log, pareto_front, quality_cost_png
 from genbench.report.tables import ENTROPY_LABEL, FLOOR_LABEL, MISSING, build_boards, ci95, fmt_value, to_latex, to_markdown
 from genbench.results import load_runs
 
@@ -165,3 +165,14 @@ def test_presets_are_never_averaged_together(tmp_path: Path) -> None:
     c = next(i for i, col in enumerate(t.columns) if col.kind == "ELBO")
     means = {row.model: t.cell(r, c).mean for r, row in enumerate(t.rows) if t.cell(r, c)}
     assert means["vae [quick]"] == pytest.approx(2.0, rel=0.05) and means["vae [tiny]"] == pytest.approx(3.0, rel=0.05)
+
+
+def test_fid_axis_turns_logarithmic_only_for_a_wide_positive_spread() -> None:
+    models = [CostPoint("ddpm", "DDIM-50", 0.01, 4.0), CostPoint("vae", "draw", 1e-4, 6.0)]
+    baseline = CostPoint("independent", "default", 1e-6, 140.0)
+    floors = [(1000, 3.4)]
+    assert not fid_axis_is_log(models, floors)  # 6 / 3.4: linear, from zero
+    assert fid_axis_is_log(models + [baseline], floors)  # 140 / 3.4 > 20
+    assert not fid_axis_is_log(models + [CostPoint("x", "y", 1.0, 0.0)] + [baseline], floors)  # 0 has no log
+    for pts in (models, models + [baseline]):  # both kinds render
+        assert quality_cost_png(pts, floors, "t", "independent").startswith(b"\x89PNG")
