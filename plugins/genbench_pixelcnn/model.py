@@ -86,6 +86,8 @@ class PixelCNN(GenerativeModel):
         super().__init__(config, data, device)
         if config.sampler not in SAMPLERS:
             raise ValueError(f"pixelcnn: sampler must be one of {sorted(SAMPLERS)}, got {config.sampler!r}")
+        if not 0.0 <= config.ema_decay < 1.0:
+            raise ValueError(f"pixelcnn: ema_decay must be in [0, 1) (0 = no weight average), got {config.ema_decay}")
         self.net = GatedPixelCNN(
             data.channels, data.levels, channels=config.channels, layers=config.layers,
             kernel_size=config.kernel_size, first_kernel_size=config.first_kernel_size,

@@ -62,3 +62,10 @@ def test_average_survives_a_checkpoint_round_trip():
     with torch.no_grad():
         torch.testing.assert_close(fresh.nll(x), model.nll(x))
     assert int(fresh.ema.n_averaged) == 2
+
+
+def test_ema_decay_outside_zero_one_is_a_one_line_error():
+    import pytest
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="ema_decay must be in"):
+            make(ema_decay=bad)
