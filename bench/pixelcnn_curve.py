@@ -34,15 +34,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", default="/tmp/genbench-bench-cache")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (a GPU sweep: trends carry over, numbers do not)")
+    ap.add_argument("--tag", default="", help="a label printed in every line (for sweeps)")
+    ap.add_argument("--fid-seeds", type=int, default=1, help="sampling seeds per checkpoint; FID = their mean")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     registry = build_registry(extra=[genbench_pixelcnn], autoload=False)
-    data = Runner("/tmp", registry=registry, device="cpu", progress=False).load_data(args.dataset)
+    data = Runner("/tmp", registry=registry, device=args.device, progress=False).load_data(args.dataset)
     config = resolve_config(PixelCNN, "standard", data.spec, parse_overrides(args.set))
     torch.manual_seed(args.seed)
-    model = PixelCNN(config, data.spec, "cpu")
+    model = PixelCNN(config, data.spec, args.device)
     trainer = Trainer(model, data, config, args.seed, Path("/tmp/pixelcnn-curve-unused"), model.device, False)
-    train, val, test = data.unit("train"), data.unit("val"), data.unit("test")
+    train, val = data.unit("train").to(model.device), data.unit("val").to(model.device)
+    test = data.unit("test")
     extractor = get_extractor("classifier", data, Path(args.cache), model.device)
     seconds = 0.0
     while model.step < (config.max_steps or 0):
@@ -56,11 +60,16 @@ def main() -> None:
         model.train(False)
         with torch.no_grad():
             val_bpd = float(model.nll(val).mean()) / data.spec.dims / math.log(2)
-        x = model.sample(config.n_samples, generator=torch.Generator().manual_seed(1))
-        torch.set_num_threads(args.threads)  # the sampler runs with its own thread count
-        fid = fid_between(extractor, test, data.spec.to_unit(data.spec.quantise(x)))
-        print(json.dumps({"step": model.step, "train_s": round(seconds, 1), "val_bpd": round(val_bpd, 4),
-                          "fid": round(fid, 3)}), flush=True)
+        fids = []
+        for s in range(1, args.fid_seeds + 1):
+            x = model.sample(config.n_samples, generator=torch.Generator().manual_seed(s))
+            torch.set_num_threads(args.threads)  # the sampler runs with its own thread count
+            fids.append(fid_between(extractor, test, data.spec.to_unit(data.spec.quantise(x))))
+        row = {"step": model.step, "train_s": round(seconds, 1), "val_bpd": round(val_bpd, 4),
+               "fid": round(sum(fids) / len(fids), 3)}
+        if len(fids) > 1:
+            row["fids"] = [round(f, 2) for f in fids]
+        print(json.dumps({**({"tag": args.tag} if args.tag else {}), **row}), flush=True)
 
 
 if __name__ == "__main__":
