@@ -68,11 +68,18 @@ class CellResult:
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """The torch device for ``name`` (auto: CUDA when visible).  On CUDA, cuDNN is switched to deterministic
+    kernels without autotuning, so that a seed fixes the samples there as it does on the CPU (some cuDNN
+    transposed-convolution kernels add with atomics: a GAN's draws differed between two calls without it)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for but no CUDA device is visible; use --device cpu")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    return device
 
 
 def resolve_dataset(name_or_path: str, registry: Registry, data_root: str | None = None) -> Dataset:

@@ -19,6 +19,7 @@ import torch
 
 from genbench.config import resolve_config
 from genbench.model import DataSpec, GenerativeModel
+from genbench.runner import pick_device
 
 DIGITS_SPEC = DataSpec(channels=1, height=8, width=8, levels=17)
 CONTRACT_SPECS = {
@@ -54,6 +55,7 @@ def check_model_contract(
     assert model_cls.likelihood in (None, "exact", "bound"), f"{name}: likelihood must be None, 'exact' or 'bound'"
     assert preset in model_cls.presets, f"{name}: needs a {preset!r} preset for tests"
     config = resolve_config(model_cls, preset, spec)
+    device = str(pick_device(device))  # as the runner prepares it (deterministic cuDNN on CUDA)
     torch.manual_seed(0)
     model = model_cls(config, spec, device)
     x = contract_batch(spec).to(device)
