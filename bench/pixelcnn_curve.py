@@ -26,6 +26,25 @@ from genbench.runner import Runner, Trainer
 from genbench_pixelcnn.model import PixelCNN
 
 
+def render_sweep(paths: list[str]) -> str:
+    """A markdown table of sweep results (JSON lines with a ``tag``): each config's validation optimum at the
+    sweep's spacing, the FID there, and the last checkpoint."""
+    lines = ["| config | optimum step | val bits/dim | FID at optimum (sampling seeds) | last step: val / FID |",
+             "|---|--:|--:|---|---|"]
+    for path in paths:
+        runs: dict[str, list[dict]] = {}
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line)
+            runs.setdefault(row["tag"], []).append(row)
+        for tag, rows in runs.items():
+            best = min(rows, key=lambda r: r["val_bpd"])
+            seeds = " / ".join(f"{f:.1f}" for f in best.get("fids", [best["fid"]]))
+            last = rows[-1]
+            lines.append(f"| {tag} | {best['step']} | {best['val_bpd']:.3f} | **{best['fid']:.1f}** ({seeds}) "
+                         f"| {last['step']}: {last['val_bpd']:.3f} / {last['fid']:.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="digits")
@@ -37,7 +56,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (a GPU sweep: trends carry over, numbers do not)")
     ap.add_argument("--tag", default="", help="a label printed in every line (for sweeps)")
     ap.add_argument("--fid-seeds", type=int, default=1, help="sampling seeds per checkpoint; FID = their mean")
+    ap.add_argument("--render", nargs="+", metavar="JSONL", help="print the table of finished sweeps and exit")
     args = ap.parse_args()
+    if args.render:
+        print(render_sweep(args.render))
+        return
     torch.set_num_threads(args.threads)
     registry = build_registry(extra=[genbench_pixelcnn], autoload=False)
     data = Runner("/tmp", registry=registry, device=args.device, progress=False).load_data(args.dataset)
