@@ -79,6 +79,38 @@ def cost_points(df: pd.DataFrame, extractor: str) -> list[CostPoint]:
 LOG_FID_SPREAD = 20.0
 
 
+# candidate label offsets (points) from a marker, tried in this order: right-above, right-below, left-above, ...
+LABEL_OFFSETS = [(6, 4), (6, -11), (-6, 4), (-6, -11), (6, 14), (6, -21), (-6, 14), (-6, -21)]
+
+
+def place_labels(anchors: list[tuple[float, float]], sizes: list[tuple[float, float]]) -> list[tuple[int, int]]:
+    """One offset from ``LABEL_OFFSETS`` per label, greedily, so that label boxes overlap as little as possible.
+
+    ``anchors``: marker positions in points (display coordinates); ``sizes``: each label's (width, height) in
+    points.  A negative x offset puts the label's right edge at the offset (the caller aligns it right).
+    Labels are placed in the order given; each takes the first offset whose box overlaps no placed box, or,
+    if every one overlaps, the offset with the least overlapping area.
+    """
+    placed: list[tuple[float, float, float, float]] = []
+    chosen: list[tuple[int, int]] = []
+    for (x, y), (w, h) in zip(anchors, sizes):
+        best, best_area = LABEL_OFFSETS[0], math.inf
+        for dx, dy in LABEL_OFFSETS:
+            x0 = x + dx if dx >= 0 else x + dx - w
+            box = (x0, y + dy, x0 + w, y + dy + h)
+            area = sum(max(0.0, min(box[2], b[2]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[1], b[1]))
+                       for b in placed)
+            if area < best_area:
+                best, best_area = (dx, dy), area
+            if area == 0:
+                break
+        dx, dy = best
+        x0 = x + dx if dx >= 0 else x + dx - w
+        placed.append((x0, y + dy, x0 + w, y + dy + h))
+        chosen.append(best)
+    return chosen
+
+
 def fid_axis_is_log(points: list[CostPoint], floors: list[tuple[int | None, float]]) -> bool:
     """Log FID axis when every FID is positive and they span more than LOG_FID_SPREAD: a weak baseline
     (FID 140 beside models at 4) would otherwise flatten every real model onto the axis."""
@@ -111,8 +143,6 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
         yerr = None if not math.isfinite(p.fid_ci) else [[p.fid_ci], [p.fid_ci]]
         ax.errorbar([p.seconds], [p.fid], yerr=yerr, fmt=marker, color=colour[p.model], ms=7 if (p.model, p.sampler) in on_front else 5,
                     mec="black" if (p.model, p.sampler) in on_front else colour[p.model], capsize=2, zorder=3)
-        ax.annotate(p.label, (p.seconds, p.fid), textcoords="offset points", xytext=(6, 4), fontsize=8,
-                    color=colour[p.model], annotation_clip=False)
     for i, (n, floor) in enumerate(floors):
         if math.isfinite(floor):
             size = "" if n is None else f", n={n}"
@@ -131,6 +161,18 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
         ax.set_ylim(bottom=0)
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
+    # labels last, once the axes' scales and limits are final, placed so that points at equal cost (DDPM and
+    # LDM samplers, say) do not print their names over each other
+    fig.draw_without_rendering()  # the constrained layout fixes the axes' place only when drawn
+    to_points = 72.0 / DPI
+    log_y = ax.get_yscale() == "log"
+    shown = [p for p in points if math.isfinite(p.seconds) and math.isfinite(p.fid) and p.seconds > 0
+             and (p.fid > 0 or not log_y)]
+    anchors = [tuple(v * to_points for v in ax.transData.transform((p.seconds, p.fid))) for p in shown]
+    sizes = [(0.55 * 8 * len(p.label), 9.0) for p in shown]  # fontsize 8: ~0.55 em per character
+    for p, (dx, dy) in zip(shown, place_labels(anchors, sizes)):
+        ax.annotate(p.label, (p.seconds, p.fid), textcoords="offset points", xytext=(dx, dy), fontsize=8,
+                    ha="left" if dx >= 0 else "right", color=colour[p.model], annotation_clip=False)
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
     return _png(fig)
 
