@@ -80,26 +80,41 @@ LOG_FID_SPREAD = 20.0
 
 
 # candidate label offsets (points) from a marker, tried in this order: right-above, right-below, left-above, ...
-LABEL_OFFSETS = [(6, 4), (6, -11), (-6, 4), (-6, -11), (6, 14), (6, -21), (-6, 14), (-6, -21)]
+LABEL_OFFSETS = [(6, 3), (6, -14), (-6, 3), (-6, -14), (6, 14), (6, -25), (-6, 14), (-6, -25)]
+LABEL_HEIGHT = 11.0  # points: a fontsize-8 line with its descent, as drawn with va="bottom"
 
 
-def place_labels(anchors: list[tuple[float, float]], sizes: list[tuple[float, float]]) -> list[tuple[int, int]]:
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Area shared by two boxes (x0, y0, x1, y1)."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def place_labels(
+    anchors: list[tuple[float, float]],
+    sizes: list[tuple[float, float]],
+    obstacles: list[tuple[float, float, float, float]] | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
+) -> list[tuple[int, int]]:
     """One offset from ``LABEL_OFFSETS`` per label, greedily, so that label boxes overlap as little as possible.
 
     ``anchors``: marker positions in points (display coordinates); ``sizes``: each label's (width, height) in
-    points.  A negative x offset puts the label's right edge at the offset (the caller aligns it right).
-    Labels are placed in the order given; each takes the first offset whose box overlaps no placed box, or,
-    if every one overlaps, the offset with the least overlapping area.
+    points; ``obstacles``: boxes (x0, y0, x1, y1) no label should cover (markers, error bars); ``bounds``: the
+    box labels must stay inside (the figure), each point of area outside it counting ten times.  A negative x
+    offset puts the label's right edge at the offset (the caller aligns it right).  Labels are placed in the
+    order given; each takes the first offset whose box overlaps nothing placed before, or, if every one
+    overlaps, the offset with the least overlapping area.
     """
-    placed: list[tuple[float, float, float, float]] = []
+    placed: list[tuple[float, float, float, float]] = list(obstacles or [])
     chosen: list[tuple[int, int]] = []
     for (x, y), (w, h) in zip(anchors, sizes):
         best, best_area = LABEL_OFFSETS[0], math.inf
         for dx, dy in LABEL_OFFSETS:
             x0 = x + dx if dx >= 0 else x + dx - w
             box = (x0, y + dy, x0 + w, y + dy + h)
-            area = sum(max(0.0, min(box[2], b[2]) - max(box[0], b[0])) * max(0.0, min(box[3], b[3]) - max(box[1], b[1]))
-                       for b in placed)
+            area = sum(_overlap(box, b) for b in placed)
+            if bounds is not None:
+                area += 10.0 * max(0.0, w * h - _overlap(box, bounds))
+            area = area if area > 1e-6 else 0.0  # rounding of w * h - overlap
             if area < best_area:
                 best, best_area = (dx, dy), area
             if area == 0:
@@ -138,11 +153,14 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
         ys.append(ys[-1])
         ax.plot(xs, ys, color="#444", lw=1.2, ls="-", zorder=1, label="Pareto front")
     on_front = {(p.model, p.sampler) for p in front}
+    in_legend: set[str] = set()
     for p in points:
         marker = "s" if p.model == baseline or p.model.startswith(f"{baseline} [") else "o"
         yerr = None if not math.isfinite(p.fid_ci) else [[p.fid_ci], [p.fid_ci]]
         ax.errorbar([p.seconds], [p.fid], yerr=yerr, fmt=marker, color=colour[p.model], ms=7 if (p.model, p.sampler) in on_front else 5,
-                    mec="black" if (p.model, p.sampler) in on_front else colour[p.model], capsize=2, zorder=3)
+                    mec="black" if (p.model, p.sampler) in on_front else colour[p.model], capsize=2, zorder=3,
+                    label=None if p.model in in_legend else p.model)
+        in_legend.add(p.model)
     for i, (n, floor) in enumerate(floors):
         if math.isfinite(floor):
             size = "" if n is None else f", n={n}"
@@ -162,18 +180,36 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     # labels last, once the axes' scales and limits are final, placed so that points at equal cost (DDPM and
-    # LDM samplers, say) do not print their names over each other
-    fig.draw_without_rendering()  # the constrained layout fixes the axes' place only when drawn
+    # LDM samplers, say) do not print over each other
+    # the legend names the models (by colour) outside the axes; a point is labelled with its sampler only
+    # where its model has several, so that the labels stay short
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.85, borderaxespad=0.0)
+    fig.draw_without_rendering()  # the constrained layout fixes the axes' place only when drawn ...
+    fig.set_layout_engine("none")  # ... and would move them again at savefig: keep the place the labels are for
     to_points = 72.0 / DPI
     log_y = ax.get_yscale() == "log"
+    samplers_of = {m: sum(q.model == m for q in points) for m in models}
     shown = [p for p in points if math.isfinite(p.seconds) and math.isfinite(p.fid) and p.seconds > 0
-             and (p.fid > 0 or not log_y)]
-    anchors = [tuple(v * to_points for v in ax.transData.transform((p.seconds, p.fid))) for p in shown]
-    sizes = [(0.55 * 8 * len(p.label), 9.0) for p in shown]  # fontsize 8: ~0.55 em per character
-    for p, (dx, dy) in zip(shown, place_labels(anchors, sizes)):
-        ax.annotate(p.label, (p.seconds, p.fid), textcoords="offset points", xytext=(dx, dy), fontsize=8,
-                    ha="left" if dx >= 0 else "right", color=colour[p.model], annotation_clip=False)
-    ax.legend(loc="best", fontsize=8, framealpha=0.85)
+             and (p.fid > 0 or not log_y) and samplers_of[p.model] > 1 and p.sampler]
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        px, py = ax.transData.transform((x, y))
+        return px * to_points, py * to_points
+
+    anchors = [at(p.seconds, p.fid) for p in shown]
+    sizes = [(0.6 * 8 * len(p.sampler), LABEL_HEIGHT) for p in shown]  # fontsize 8: ~0.6 em per character
+    obstacles = [(x - 4, y - 4, x + 4, y + 4) for x, y in anchors]  # the markers
+    bottom, top = ax.get_ylim()
+    for p, (x, _) in zip(shown, anchors):  # and their error bars, as drawn (clipped to the axes)
+        if math.isfinite(p.fid_ci):
+            low = p.fid - p.fid_ci if p.fid - p.fid_ci > 0 or not log_y else bottom
+            obstacles.append((x - 1, at(p.seconds, max(low, bottom))[1], x + 1, at(p.seconds, min(p.fid + p.fid_ci, top))[1]))
+    width, height = fig.get_size_inches() * 72.0
+    for p, (dx, dy) in zip(shown, place_labels(anchors, sizes, obstacles, (0.0, 0.0, width, height))):
+        note = ax.annotate(p.sampler, (p.seconds, p.fid), textcoords="offset points", xytext=(dx, dy), fontsize=8,
+                           ha="left" if dx >= 0 else "right", va="bottom", color=colour[p.model],
+                           annotation_clip=False)
+        note.set_in_layout(False)  # placed for the axes as laid out above: they must not move them
     return _png(fig)
 
 
