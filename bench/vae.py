@@ -153,7 +153,8 @@ of the N(0, I) model score ~1.9x the floor: the gap is the prior holes, not the 
 
 
 def curve_fid(model: VAE, data, args: argparse.Namespace) -> dict:
-    """FID of n_samples draws (and of the decoder mode) vs the test split, on the runner's extractor."""
+    """FID vs the test split, on the runner's extractor, of n_samples prior draws decoded by drawing (fid_draw) and
+    by the decoder's mode (fid_mode), and of posterior draws of as many training digits (fid_posterior_*)."""
     from genbench.metrics.extractors import get_extractor
     from genbench.metrics.fid import fid_between
 
@@ -165,6 +166,15 @@ def curve_fid(model: VAE, data, args: argparse.Namespace) -> dict:
         with torch.inference_mode():
             x = model.sample(model.config.n_samples, generator=torch.Generator().manual_seed(1))
         out[f"fid_{mode}"] = fid_between(ext, data.unit("test"), data.spec.to_unit(data.spec.quantise(x)))
+        # the same decoder on posterior draws z ~ q(z|x) of 1000 training digits: what the samples would score
+        # if the prior matched the aggregate posterior (the gap to fid_draw is the prior's, not the decoder's)
+        x = data.unit("train")[: model.config.n_samples].to(model.device)
+        gen = torch.Generator().manual_seed(2)
+        with torch.inference_mode():
+            mu, logvar = model.encoder(x)
+            z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=gen).to(model.device)
+            decoded = model.decode(z, gen)
+        out[f"fid_posterior_{mode}"] = fid_between(ext, data.unit("test"), decoded)
     model.config.sample_mode = "draw"
     return out
 

@@ -214,8 +214,16 @@ class VAE(GenerativeModel):
     def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Decode z ~ p(z) and draw x ~ p(x|z) (or take its mode); one decoder pass per image."""
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
-        z = self.prior.sample(n, gen)
-        u = torch.rand(n, *self.data.shape, generator=gen) if self.config.sample_mode == "draw" else None
+        out = self.decode(self.prior.sample(n, gen), gen)
+        self.last_nfe = 1
+        return out
+
+    def decode(self, z: Tensor, generator: torch.Generator) -> Tensor:
+        """Images in [0, 1] from latents ``z`` (n, L): x ~ p(x|z) with uniforms from ``generator`` when
+        ``sample_mode`` is "draw", else the decoder's mode.  ``sample`` decodes prior draws; decoding posterior
+        draws z ~ q(z|x) instead separates the decoder's quality from the prior's fit (bench/vae.py curve)."""
+        n = len(z)
+        u = torch.rand(n, *self.data.shape, generator=generator) if self.config.sample_mode == "draw" else None
         out = []
         chunk = self.decode_chunk(1)
         for i in range(0, n, chunk):
@@ -225,5 +233,4 @@ class VAE(GenerativeModel):
             else:
                 levels = self.lik.sample(params, u[i : i + chunk].to(self.device))
             out.append(self.data.to_unit(levels))
-        self.last_nfe = 1
         return torch.cat(out)

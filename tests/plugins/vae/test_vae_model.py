@@ -55,6 +55,22 @@ def test_mode_sampling_is_the_decoder_mode_of_z_and_draws_vary_around_it():
         make(sample_mode="argmax")
 
 
+def test_sample_is_decode_of_prior_draws_and_decode_takes_any_latents():
+    """sample(n) = decode(prior draws) with the same generator stream (z first, then the decoder's uniforms);
+    decode of posterior latents (the bench's prior-vs-decoder diagnosis) gives images at the data's levels."""
+    model = make()
+    with torch.inference_mode():
+        sampled = model.sample(16, generator=torch.Generator().manual_seed(5))
+        gen = torch.Generator().manual_seed(5)
+        decoded = model.decode(model.prior.sample(16, gen), gen)
+        x = DIGITS_SPEC.to_unit(torch.randint(0, 17, (4, 1, 8, 8), generator=torch.Generator().manual_seed(1)))
+        mu, _ = model.encoder(x)
+        posterior = model.decode(mu, torch.Generator().manual_seed(0))
+    assert torch.equal(sampled, decoded)
+    assert posterior.shape == (4, 1, 8, 8)
+    torch.testing.assert_close(posterior, DIGITS_SPEC.to_unit(DIGITS_SPEC.to_levels(posterior)))
+
+
 def test_nll_is_deterministic_and_leaves_the_training_rng_alone():
     model = make()
     x = DIGITS_SPEC.to_unit(torch.randint(0, 17, (6, 1, 8, 8), generator=torch.Generator().manual_seed(0)))
