@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import pandas as pd
+import pytest
 import torch
 
 from genbench.config import resolve_config
@@ -46,10 +46,14 @@ def test_likelihood_agrees_between_cpu_and_cuda(model_name: str) -> None:
     on_cuda.load_state_dict(on_cpu.state_dict())
     on_cpu.train(False)
     on_cuda.train(False)
-    with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+    matmul_tf32 = torch.backends.cuda.matmul.allow_tf32
+    try:
         torch.backends.cuda.matmul.allow_tf32 = False
-        cpu_nats = on_cpu.nll(x)
-        cuda_nats = on_cuda.nll(x.cuda()).cpu()
+        with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, deterministic=True, allow_tf32=False):
+            cpu_nats = on_cpu.nll(x)
+            cuda_nats = on_cuda.nll(x.cuda()).cpu()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul_tf32  # the other tests run with the user's setting
     assert torch.allclose(cuda_nats.double(), cpu_nats.double(), rtol=1e-4, atol=1e-3), (cpu_nats, cuda_nats)
 
 

@@ -89,6 +89,14 @@ def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float,
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
+def label_box(anchor: tuple[float, float], offset: tuple[int, int], size: tuple[float, float]) -> tuple[float, float, float, float]:
+    """The box (x0, y0, x1, y1) of a label of ``size`` put at ``offset`` from ``anchor``: left-aligned at a
+    positive x offset, right-aligned at a negative one, bottom at the y offset."""
+    (x, y), (dx, dy), (w, h) = anchor, offset, size
+    x0 = x + dx if dx >= 0 else x + dx - w
+    return x0, y + dy, x0 + w, y + dy + h
+
+
 def place_labels(
     anchors: list[tuple[float, float]],
     sizes: list[tuple[float, float]],
@@ -106,22 +114,19 @@ def place_labels(
     """
     placed: list[tuple[float, float, float, float]] = list(obstacles or [])
     chosen: list[tuple[int, int]] = []
-    for (x, y), (w, h) in zip(anchors, sizes):
-        best, best_area = LABEL_OFFSETS[0], math.inf
-        for dx, dy in LABEL_OFFSETS:
-            x0 = x + dx if dx >= 0 else x + dx - w
-            box = (x0, y + dy, x0 + w, y + dy + h)
+    for anchor, (w, h) in zip(anchors, sizes):
+        best, best_box, best_area = LABEL_OFFSETS[0], label_box(anchor, LABEL_OFFSETS[0], (w, h)), math.inf
+        for offset in LABEL_OFFSETS:
+            box = label_box(anchor, offset, (w, h))
             area = sum(_overlap(box, b) for b in placed)
             if bounds is not None:
                 area += 10.0 * max(0.0, w * h - _overlap(box, bounds))
             area = area if area > 1e-6 else 0.0  # rounding of w * h - overlap
             if area < best_area:
-                best, best_area = (dx, dy), area
+                best, best_box, best_area = offset, box, area
             if area == 0:
                 break
-        dx, dy = best
-        x0 = x + dx if dx >= 0 else x + dx - w
-        placed.append((x0, y + dy, x0 + w, y + dy + h))
+        placed.append(best_box)
         chosen.append(best)
     return chosen
 
@@ -179,18 +184,18 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
         ax.set_ylim(bottom=0)
     ax.set_title(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
-    # labels last, once the axes' scales and limits are final, placed so that points at equal cost (DDPM and
-    # LDM samplers, say) do not print over each other
-    # the legend names the models (by colour) outside the axes; a point is labelled with its sampler only
-    # where its model has several, so that the labels stay short
+    # the legend names the models (by colour) outside the axes; a point is labelled with its sampler only where
+    # its model has several, so that the labels stay short.  Labels come last, once the axes' scales and limits
+    # are final, placed so that points at equal cost (DDPM and LDM samplers, say) do not print over each other
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.85, borderaxespad=0.0)
     fig.draw_without_rendering()  # the constrained layout fixes the axes' place only when drawn ...
     fig.set_layout_engine("none")  # ... and would move them again at savefig: keep the place the labels are for
     to_points = 72.0 / DPI
     log_y = ax.get_yscale() == "log"
+    drawn = [p for p in points if math.isfinite(p.seconds) and math.isfinite(p.fid) and p.seconds > 0
+             and (p.fid > 0 or not log_y)]
     samplers_of = {m: sum(q.model == m for q in points) for m in models}
-    shown = [p for p in points if math.isfinite(p.seconds) and math.isfinite(p.fid) and p.seconds > 0
-             and (p.fid > 0 or not log_y) and samplers_of[p.model] > 1 and p.sampler]
+    shown = [p for p in drawn if samplers_of[p.model] > 1 and p.sampler]
 
     def at(x: float, y: float) -> tuple[float, float]:
         px, py = ax.transData.transform((x, y))
@@ -198,9 +203,11 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
 
     anchors = [at(p.seconds, p.fid) for p in shown]
     sizes = [(0.6 * 8 * len(p.sampler), LABEL_HEIGHT) for p in shown]  # fontsize 8: ~0.6 em per character
-    obstacles = [(x - 4, y - 4, x + 4, y + 4) for x, y in anchors]  # the markers
+    obstacles = []  # every marker and error bar on the plot, labelled or not, as drawn (clipped to the axes)
     bottom, top = ax.get_ylim()
-    for p, (x, _) in zip(shown, anchors):  # and their error bars, as drawn (clipped to the axes)
+    for p in drawn:
+        x, y = at(p.seconds, p.fid)
+        obstacles.append((x - 4, y - 4, x + 4, y + 4))
         if math.isfinite(p.fid_ci):
             low = p.fid - p.fid_ci if p.fid - p.fid_ci > 0 or not log_y else bottom
             obstacles.append((x - 1, at(p.seconds, max(low, bottom))[1], x + 1, at(p.seconds, min(p.fid + p.fid_ci, top))[1]))

@@ -180,17 +180,13 @@ def test_fid_axis_turns_logarithmic_only_for_a_wide_positive_spread() -> None:
 
 def test_labels_of_points_at_equal_cost_do_not_overlap() -> None:
     """Two markers at the same place get label boxes that do not intersect; a lone label keeps the default."""
-    from genbench.report.plots import LABEL_OFFSETS, place_labels
+    from genbench.report.plots import LABEL_OFFSETS, label_box, place_labels
 
     sizes = [(60.0, 9.0)] * 3
     offsets = place_labels([(100.0, 100.0), (100.0, 101.0), (400.0, 300.0)], sizes)
     assert offsets[0] == LABEL_OFFSETS[0] and offsets[2] == LABEL_OFFSETS[0]
-
-    def box(anchor, off, size):
-        x0 = anchor[0] + off[0] if off[0] >= 0 else anchor[0] + off[0] - size[0]
-        return x0, anchor[1] + off[1], x0 + size[0], anchor[1] + off[1] + size[1]
-
-    a, b = box((100.0, 100.0), offsets[0], sizes[0]), box((100.0, 101.0), offsets[1], sizes[1])
+    assert label_box((100.0, 100.0), (-6, 3), (60.0, 9.0)) == (34.0, 103.0, 94.0, 112.0)  # right-aligned
+    a, b = label_box((100.0, 100.0), offsets[0], sizes[0]), label_box((100.0, 101.0), offsets[1], sizes[1])
     assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
     # nine labels on one spot: more than the candidates; each still gets one, the least-overlapping
     assert len(place_labels([(0.0, 0.0)] * 9, [(40.0, 9.0)] * 9)) == 9
