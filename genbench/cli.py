@@ -1,6 +1,7 @@
 """The ``genbench`` command: run, report, list."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import warnings
@@ -28,40 +29,40 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     for handler in logging.getLogger().handlers:  # the run's log.txt gets INFO; the terminal only warnings
         handler.setLevel(logging.WARNING)
+    logging.getLogger("genbench").setLevel(logging.INFO)
     warnings.simplefilter("default")
 
 
 @main.command()
-@click.option("--models", required=True, help="Comma-separated model names, or 'all'.")
-@click.option("--dataset", "datasets", default="digits", show_default=True,
-              help="Comma-separated data set names or paths (.npz file, PNG folder).")
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated integer seeds.")
-@click.option("--preset", default="quick", show_default=True, help="Config preset: tiny, quick, standard, ...")
+@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="A grid file (TOML: models, datasets, seeds, preset, [set] overrides); flags given here override it.")
+@click.option("--models", default=None, help="Comma-separated model names, or 'all' (required without --config).")
+@click.option("--dataset", "datasets", default=None, help="Comma-separated data set names or paths (.npz file, image "
+              "folder).  [default: digits]")
+@click.option("--seeds", default=None, help="Comma-separated integer seeds.  [default: 0]")
+@click.option("--preset", default=None, help="Config preset: tiny, quick, standard, ...  [default: quick]")
 @click.option("--steps", type=int, default=None, help="Training budget in optimisation steps (overrides the preset).")
 @click.option("--minutes", type=float, default=None, help="Training budget in minutes (overrides the preset).")
 @click.option("--n-samples", type=int, default=None, help="Samples per sampler setting (overrides the preset).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable).")
-@click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Where runs go.  [default: "
+              "the grid's out, else reports]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--data-root", default=None, help="Where data-set files live (else each data set's default).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (with --executor ray), e.g. auto.")
 @click.option("--extractors", default=None,
-              help="Feature extractors for FID/KID/PR, comma-separated (default: $GENBENCH_EXTRACTORS or classifier; "
-                   "e.g. classifier,inception).")
+              help="Feature extractors for FID/KID/PR, comma-separated (default: the grid's, else $GENBENCH_EXTRACTORS "
+                   "or classifier; e.g. classifier,inception).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def run(models, datasets, seeds, preset, steps, minutes, n_samples, sets, out_dir, device, data_root, executor,
-        address, extractors, no_progress) -> None:
+def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples, sets, out_dir, device, data_root,
+        executor, address, extractors, no_progress) -> None:
     """Train, sample and score every (model x data set x seed) cell."""
     from genbench.executors import run_local, run_ray
     from genbench.runner import CellSpec, Runner
 
     try:
         registry = get_registry()
-        names = registry.models.names() if models.strip() == "all" else _split(models)
-        for name in names:
-            registry.models.get(name)
-        seed_list = [int(s) for s in _split(seeds)]
         overrides = parse_overrides(sets)
         if steps is not None:
             overrides.update(max_steps=steps, max_minutes=None)
@@ -69,16 +70,24 @@ def run(models, datasets, seeds, preset, steps, minutes, n_samples, sets, out_di
             overrides.update(max_minutes=minutes, **({} if steps is not None else {"max_steps": None}))
         if n_samples is not None:
             overrides["n_samples"] = n_samples
-        extractor_names = _split(extractors) if extractors else None
+        model_names = None
+        if models is not None:
+            model_names = registry.models.names() if models.strip() == "all" else _split(models)
+        if config_file is not None:
+            cells, out_dir, extractor_names = _grid_cells(config_file, registry, model_names, datasets, seeds, preset,
+                                                          extractors, out_dir, overrides)
+        else:
+            if model_names is None:
+                _fail("give --models (comma-separated names, or 'all') or --config FILE.toml")
+            out_dir = out_dir or "reports"
+            extractor_names = _split(extractors) if extractors else None
+            cells = [CellSpec(m, ds, s, preset or "quick", dict(overrides))
+                     for ds in _split(datasets or "digits") for m in model_names for s in _seed_list(seeds or "0")]
         for name in extractor_names or []:
             registry.extractors.get(name)
         runner = Runner(out_dir, registry=registry, device=device, progress=not no_progress, data_root=data_root,
                         extractors=extractor_names)
-        for ds in _split(datasets):
-            runner.load_data(ds)
-        cells = [CellSpec(m, ds, s, preset, dict(overrides)) for ds in _split(datasets) for m in names for s in seed_list]
-        for cell in cells:  # fail fast on bad presets/overrides before any training
-            runner.plan(cell)
+        plans = [runner.plan(cell) for cell in cells]  # fail fast on bad names, presets, overrides before training
     except (UnknownNameError, ConfigError, DataError, PluginConflictError, ValueError) as exc:
         _fail(str(exc))
 
@@ -94,13 +103,49 @@ def run(models, datasets, seeds, preset, steps, minutes, n_samples, sets, out_di
                       extractors=runner.extractors)
         results = run_ray(kwargs, cells, address=address, on_result=show)
     else:
-        results = run_local(runner, cells, on_result=show)
+        results = run_local(runner, plans, on_result=show)
     _print_summary(results)
     failed = [r for r in results if r.state == "failed"]
     click.echo(f"{len(results) - len(failed)} of {len(results)} cells finished; rows in {out_dir}/runs/. "
                f"Next: genbench report --out {out_dir}")
     if failed:
         sys.exit(1)
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        return [int(s) for s in _split(text)]
+    except ValueError:
+        raise ConfigError(f"--seeds takes comma-separated integers, got {text!r}") from None
+
+
+def _grid_cells(path: str, registry, models: list[str] | None, datasets: str | None, seeds: str | None,
+                preset: str | None, extractors: str | None, out_dir: str | None,
+                overrides: dict[str, str]) -> tuple[list, str, list[str] | None]:
+    """The cells of a grid file with the command line's flags on top: (cells, out folder, extractors)."""
+    from genbench.grid import load_grid
+
+    grid = load_grid(path)
+    given: dict[str, object] = {}
+    if models is not None:
+        given["models"] = models
+    if datasets is not None:
+        given["datasets"] = _split(datasets)
+    if seeds is not None:
+        given["seeds"] = _seed_list(seeds)
+    if preset is not None:
+        given["preset"] = preset
+    if extractors is not None:
+        given["extractors"] = _split(extractors)
+    if out_dir is not None:
+        given["out"] = out_dir
+    grid = dataclasses.replace(grid, **given)
+    resolved = grid.resolved()
+    if overrides:
+        resolved = {**resolved, "command_line_overrides": dict(overrides)}
+    cells = [dataclasses.replace(c, overrides={**c.overrides, **overrides}, grid=resolved)
+             for c in grid.cell_specs(registry)]
+    return cells, grid.out or "reports", list(grid.extractors) if grid.extractors else None
 
 
 def _print_summary(results) -> None:
@@ -124,7 +169,8 @@ def _print_summary(results) -> None:
 @click.option("--runs", default=None, help="Only these run ids (comma-separated; shell patterns such as 'ddpm-*' allowed).")
 @click.option("--models", default=None, help="Only these models (comma-separated; shell patterns allowed).")
 @click.option("--dataset", "datasets", default=None, help="Only these data sets (comma-separated; shell patterns allowed).")
-@click.option("--baseline", default="independent", show_default=True, help="The model shown as the reference baseline row.")
+@click.option("--baseline", default=None, help="A model to show as a baseline row besides those whose rows say role=baseline "
+              "(for runs written before rows carried a role).")
 @click.option("--data-root", default=None, help="Where data-set files live (for the grids of real test images).")
 def report(reports_dir, out_dir, runs, models, datasets, baseline, data_root) -> None:
     """Write index.html (self-contained) and results.csv/.md/.tex/.json from the stored runs."""
@@ -135,10 +181,11 @@ def report(reports_dir, out_dir, runs, models, datasets, baseline, data_root) ->
     if not (Path(reports_dir) / "runs").is_dir():
         _fail(f"no runs under {reports_dir}/runs; run `genbench run --models ...` first or pass --out")
     given = [("--out", reports_dir), ("--to", out_dir), ("--runs", runs), ("--models", models), ("--dataset", datasets),
-             ("--baseline", None if baseline == "independent" else baseline), ("--data-root", data_root)]
+             ("--baseline", baseline), ("--data-root", data_root)]
     command = " ".join(shlex.quote(a) for a in ["genbench", "report", *[x for k, v in given if v for x in (k, v)]])
     index = write_report(reports_dir, out_dir, _split(models) if models else None, _split(datasets) if datasets else None,
-                         runs=_split(runs) if runs else None, baseline=baseline, data_root=data_root, command=command)
+                         runs=_split(runs) if runs else None, baseline=baseline, data_root=data_root, command=command,
+                         registry=get_registry())
     click.echo(f"wrote {index} (and results.csv, results.md, results.tex, results.json beside it)")
 
 
@@ -152,7 +199,7 @@ def list_() -> None:
     click.echo("Models:")
     for name, entry in registry.models:
         cls = entry.cls
-        lik = f"likelihood={cls.likelihood_kind or cls.likelihood}" if cls.likelihood else "likelihood=—"
+        lik = f"likelihood={cls.likelihood}" if cls.likelihood else "likelihood=—"
         steps = "steps/NFE settable" if cls.supports_steps else "fixed NFE"
         click.echo(f"  {name:<16} {lik:<22} {steps:<19} presets={','.join(sorted(cls.presets))}  "
                    f"[{entry.plugin.distribution}]  {cls.description}")

@@ -1,135 +1,35 @@
 """``genbench fid A B``: FID (and optionally KID, precision/recall/density/coverage) between two image sets.
 
-A and B are folders of images (PNG, JPEG, BMP, WebP, TIFF; one size per folder; searched
-recursively) or ``.npz`` files (array ``samples``, ``x``, ``images``, ``test`` or
-``arr_0``, or the only array; uint8 levels N x H x W, N x C x H x W or N x H x W x C, an
-optional ``levels`` entry K mapping level k to k/(K-1); floats are taken as values in [0, 1]).
-A is the reference.  Features and statistics of each set are cached under ``--cache-dir``
+A and B are folders of images or ``.npz`` files, read by ``genbench.data.files`` (the reader
+``genbench run --dataset PATH`` uses; its docstring lists the accepted formats).
+A is the reference.  Precision/recall/density/coverage compare m = min(n_A, n_B) images of each:
+a seeded random m-subset of A and the first m of B (``stats.prdc_of_sets``, the rule the runner's
+``prdc`` metric uses).  Features and statistics of each set are cached under ``--cache-dir``
 by a hash of the files' content and of the extractor's weights, so a second comparison
 against the same reference reads its statistics from disk.  Prints the numbers and the
 provenance (extractor, weights sha256, resize method, n, reference).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 import torch
-from torch import Tensor
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-NPZ_KEYS = ("samples", "x", "images", "test", "arr_0")
+if TYPE_CHECKING:
+    from genbench.data.files import ImageSet
+    from genbench.plugins import Registry
+
 CACHE_ENV = "GENBENCH_CACHE"
 
 
 class ImageSetError(click.ClickException):
-    """A set that cannot be read; one line saying what to do."""
-
-
-@dataclass
-class ImageSet:
-    """A set of images: where from, a content hash, count, (C, H, W), and a batch reader giving [0, 1] floats."""
-
-    path: str
-    content: str
-    n: int
-    shape: tuple[int, int, int]
-    batches: Callable[[int], Iterator[Tensor]]
-
-
-def _folder_set(folder: Path) -> ImageSet:
-    from PIL import Image
-
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise ImageSetError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); put image files in it")
-    h = hashlib.sha256()
-    sizes, gray = set(), True
-    for f in files:
-        h.update(str(f.relative_to(folder)).encode())
-        h.update(hashlib.sha256(f.read_bytes()).digest())
-        with Image.open(f) as img:  # header only: size and mode, no decoding
-            sizes.add(img.size)
-            gray &= img.mode in ("L", "1", "I;16", "I")
-    if len(sizes) > 1:
-        raise ImageSetError(f"{folder} mixes image sizes {sorted(sizes)[:3]}; resize all images to one size")
-    (w, hgt), = sizes
-    channels = 1 if gray else 3
-
-    def batches(batch_size: int) -> Iterator[Tensor]:
-        for i in range(0, len(files), batch_size):
-            arrays = []
-            for f in files[i : i + batch_size]:
-                with Image.open(f) as img:
-                    arr = np.asarray(img.convert("L" if gray else "RGB"), dtype=np.uint8)
-                arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
-            yield torch.from_numpy(np.stack(arrays)).float() / 255.0
-
-    return ImageSet(str(folder), f"folder:{h.hexdigest()}", len(files), (channels, hgt, w), batches)
-
-
-def _npz_set(path: Path) -> ImageSet:
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise ImageSetError(f"cannot read {path} as .npz ({type(exc).__name__}); save it with numpy.savez") from None
-    with npz:
-        keys = list(npz.files)
-        key = next((k for k in NPZ_KEYS if k in keys), None)
-        if key is None:
-            arrays = [k for k in keys if k != "levels"]
-            if len(arrays) != 1:
-                raise ImageSetError(f"{path.name} has arrays {keys}; name the images one of {', '.join(NPZ_KEYS)}")
-            key = arrays[0]
-        x = np.asarray(npz[key])
-        levels = int(npz["levels"]) if "levels" in keys else None
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4:
-        raise ImageSetError(f"{path.name}:{key} has shape {x.shape}; expected N x H x W, N x C x H x W or N x H x W x C")
-    if x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
-        x = x.transpose(0, 3, 1, 2)  # channels-last (e.g. guided-diffusion reference batches)
-    if x.shape[1] not in (1, 3):
-        raise ImageSetError(f"{path.name}:{key} has {x.shape[1]} channels; need 1 (grayscale) or 3 (RGB)")
-    if np.issubdtype(x.dtype, np.integer):
-        top = levels if levels is not None else 256
-        if x.min() < 0 or x.max() >= top:
-            raise ImageSetError(f"{path.name}:{key} has values {x.min()}..{x.max()} outside 0..{top - 1}; "
-                                "add a 'levels' entry or store uint8")
-        scale = 1.0 / (top - 1)
-    elif np.issubdtype(x.dtype, np.floating):
-        if x.min() < 0 or x.max() > 1:
-            raise ImageSetError(f"{path.name}:{key} holds floats in {x.min():.3g}..{x.max():.3g}; floats must be in [0, 1]")
-        scale = 1.0
-    else:
-        raise ImageSetError(f"{path.name}:{key} has dtype {x.dtype}; store uint8 levels or floats in [0, 1]")
-    x = np.ascontiguousarray(x)
-    h = hashlib.sha256(f"{x.dtype}:{x.shape}:{levels}".encode())
-    h.update(x.tobytes())
-    t = torch.from_numpy(x)
-
-    def batches(batch_size: int) -> Iterator[Tensor]:
-        for i in range(0, len(t), batch_size):
-            yield t[i : i + batch_size].to(torch.float32) * scale
-
-    return ImageSet(f"{path}:{key}", f"npz:{h.hexdigest()}", len(x), tuple(x.shape[1:]), batches)
-
-
-def load_image_set(text: str) -> ImageSet:
-    """A folder of images or an ``.npz`` file (see the module docstring)."""
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return _folder_set(path)
-    if path.is_file() and path.suffix == ".npz":
-        return _npz_set(path)
-    raise ImageSetError(f"{text} is neither a folder of images nor an .npz file")
+    """A comparison that cannot be made; one line saying what to do."""
 
 
 @dataclass
@@ -146,22 +46,20 @@ class FidRow:
     details: dict
 
 
-def compare(a: ImageSet, b: ImageSet, extractor_name: str, *, kid_: bool, pr: bool, cache_dir: Path | None,
-            device: torch.device, dataset: str | None = None, weights: str | None = None, seed: int = 0,
-            kid_subsets: int = 100, kid_subset_size: int = 1000) -> tuple[list[FidRow], dict]:
-    """FID (and KID, PRDC) of B against reference A on one extractor; rows and the extractor's provenance."""
+def compare(a: ImageSet, b: ImageSet, extractor_name: str, *, registry: Registry, kid_: bool, pr: bool,
+            cache_dir: Path | None, device: torch.device, dataset: str | None = None, weights: str | None = None,
+            seed: int = 0, kid_subsets: int = 100, kid_subset_size: int = 1000) -> tuple[list[FidRow], dict]:
+    """FID (and KID, PRDC) of B against reference A on one extractor of ``registry``; rows and the extractor's
+    provenance."""
+    from genbench.data.files import resolve_dataset
     from genbench.metrics.extractors import get_extractor
     from genbench.metrics.features import cached_features
-    from genbench.metrics.stats import DC_K, fid_from_stats, kid, prdc
+    from genbench.metrics.stats import DC_K, fid_from_stats, kid, prdc_of_sets
 
-    data = None
-    if dataset is not None:
-        from genbench.runner import resolve_dataset
-        from genbench.plugins import get_registry
-
-        data = resolve_dataset(dataset, get_registry()).load()
+    data = resolve_dataset(dataset, registry).load() if dataset is not None else None
     options = {"weights": weights} if weights else {}
-    ext = get_extractor(extractor_name, data, cache_dir or Path(tempfile.mkdtemp(prefix="genbench-")), device, **options)
+    ext = get_extractor(extractor_name, data, cache_dir or Path(tempfile.mkdtemp(prefix="genbench-")), device,
+                        registry, **options)
     if data is not None and extractor_name != "inception":
         for s in (a, b):
             if tuple(s.shape) != tuple(data.spec.shape):
@@ -182,13 +80,10 @@ def compare(a: ImageSet, b: ImageSet, extractor_name: str, *, kid_: bool, pr: bo
         rows.append(FidRow("kid", r.mean, n=fb.n, details={**extra, "subsets": r.subsets, "subset_size": r.subset_size,
                                                            "std_over_subsets": r.std, "subset_seed": seed}, **common))
     if pr:
-        m = min(fa.n, fb.n)
-        if m <= DC_K:
+        if min(fa.n, fb.n) <= DC_K:
             raise ImageSetError(f"precision/recall need more than {DC_K} images per set, got {fa.n} and {fb.n}")
-        g = torch.Generator().manual_seed(seed)
-        ra = fa.features[torch.randperm(fa.n, generator=g)[:m]]
-        rb = fb.features[torch.randperm(fb.n, generator=g)[:m]]
-        res = prdc(ra, rb)
+        cmp = prdc_of_sets(fa.features, fb.features, seed)
+        m, res = cmp.n_each, cmp.result
         for metric in ("precision", "recall", "density", "coverage"):
             rows.append(FidRow(metric, getattr(res, metric), n=m, details={**extra, "n_each": m, "k_pr": res.k_pr,
                                                                              "k_dc": res.k_dc, "subset_seed": seed},
@@ -221,18 +116,23 @@ def default_cache_dir() -> Path:
 def fid_command(reference, compared, extractors, kid_, pr, dataset, inception_weights, cache_dir, no_cache, device, seed,
                 kid_subsets, kid_subset_size, json_out) -> None:
     """FID between image sets A (reference) and B: folders of images or .npz files."""
+    from genbench.data.base import DataError
+    from genbench.data.files import load_image_set
     from genbench.metrics.inception import InceptionWeightsError
-    from genbench.plugins import UnknownNameError
-    from genbench.runner import pick_device
+    from genbench.plugins import UnknownNameError, get_registry
+    from genbench.runner.device import deterministic_kernels, pick_device
 
     try:
+        registry = get_registry()
         a, b = load_image_set(reference), load_image_set(compared)
         dev = pick_device(device)
         cache = None if no_cache else Path(cache_dir) if cache_dir else default_cache_dir()
         all_rows = []
         for name in [e.strip() for e in extractors.split(",") if e.strip()]:
-            rows, prov = compare(a, b, name, kid_=kid_, pr=pr, cache_dir=cache, device=dev, dataset=dataset,
-                                 weights=inception_weights, seed=seed, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size)
+            with deterministic_kernels(dev):
+                rows, prov = compare(a, b, name, registry=registry, kid_=kid_, pr=pr, cache_dir=cache, device=dev,
+                                     dataset=dataset, weights=inception_weights, seed=seed, kid_subsets=kid_subsets,
+                                     kid_subset_size=kid_subset_size)
             all_rows += rows
             click.echo(f"[{prov['extractor']}]")
             for r in rows:
@@ -248,7 +148,7 @@ def fid_command(reference, compared, extractors, kid_, pr, dataset, inception_we
             click.echo(f"  reference  A = {a.path} (n={rows[0].n_reference}); compared B = {b.path} (n={rows[0].n})")
             click.echo(f"  cache      {cache if cache else 'off'} (A {'hit' if rows[0].details['cached'][0] else 'computed'}, "
                        f"B {'hit' if rows[0].details['cached'][1] else 'computed'})")
-    except (InceptionWeightsError, UnknownNameError, ValueError) as exc:
+    except (InceptionWeightsError, UnknownNameError, DataError, ValueError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     if json_out:
         Path(json_out).write_text(json.dumps([asdict(r) for r in all_rows], indent=2, default=str) + "\n")

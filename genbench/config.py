@@ -36,7 +36,17 @@ def resolve_config(
         )
     hints = typing.get_type_hints(model_cls.Config)
     coerced = {k: coerce(v, hints.get(k, Any), k) for k, v in values.items()}
-    return model_cls.Config(**coerced)
+    config = model_cls.Config(**coerced)
+    check_runner_fields(config)
+    return config
+
+
+def check_runner_fields(config: ModelConfig) -> None:
+    """The fields the runner reads (``ModelConfig``'s own) must make sense whatever the model."""
+    if config.sampling_seeds < 1:
+        raise ConfigError(f"sampling_seeds must be at least 1, got {config.sampling_seeds}")
+    if config.sample_every is not None and config.sample_every < 1:
+        raise ConfigError(f"sample_every must be a positive number of steps or none, got {config.sample_every}")
 
 
 def coerce(value: Any, annotation: Any, name: str) -> Any:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable
 
-from genbench.runner import CellResult, CellSpec, Runner
+from genbench.runner import CellPlan, CellResult, CellSpec, Runner
 
 
-def run_local(runner: Runner, cells: Iterable[CellSpec], on_result: Callable[[CellResult], Any] | None = None) -> list[CellResult]:
+def run_local(runner: Runner, cells: Iterable[CellSpec | CellPlan],
+              on_result: Callable[[CellResult], Any] | None = None) -> list[CellResult]:
+    """Run cells (specs, or plans the caller already made) one after another with ``runner``."""
     results = []
     for cell in cells:
         result = runner.run_cell(cell)
@@ -25,7 +27,12 @@ def run_ray(
     runner_kwargs: dict[str, Any], cells: Iterable[CellSpec], address: str | None = None, num_cpus: int | None = None,
     on_result: Callable[[CellResult], Any] | None = None,
 ) -> list[CellResult]:
-    """Run each cell as a Ray task (one CPU each, a GPU if the runner asks for CUDA)."""
+    """Run each cell as a Ray task (one CPU each, a GPU if the runner asks for CUDA).
+
+    Each task builds its own registry from the entry points (plugins are found by name in the worker's
+    process; modules registered by hand with ``build_registry(extra=...)`` do not travel) and logs INFO
+    into the run's log.txt, as ``genbench run`` does.
+    """
     try:
         import ray
     except ImportError:
@@ -39,7 +46,12 @@ def run_ray(
 
     @ray.remote(num_cpus=1, num_gpus=gpus)
     def run_one(kwargs: dict[str, Any], cell: CellSpec) -> CellResult:
-        return Runner(**{**kwargs, "progress": False}).run_cell(cell)
+        import logging
+
+        from genbench.plugins import build_registry
+
+        logging.getLogger("genbench").setLevel(logging.INFO)
+        return Runner(**{**kwargs, "progress": False}, registry=build_registry()).run_cell(cell)
 
     pending = {run_one.remote(runner_kwargs, c): c for c in cells}
     results = []

@@ -1,14 +1,17 @@
 """pluggy hook specifications: discovery only.
 
 A plugin module (found through the entry-point group ``genbench``) implements any
-of these with ``@genbench.hookimpl``.  Every hook returns a list of classes; the
-core instantiates them.  Each hook is documented in the README ("Writing a plugin").
+of these with ``@genbench.hookimpl`` (defined here, beside the specifications, so
+that the core's own plugin modules import it without importing the plugin manager).
+Every hook returns a list of classes; the core instantiates them.  Each hook is
+documented in the README ("Writing a plugin").
 """
 from __future__ import annotations
 
 import pluggy
 
 hookspec = pluggy.HookspecMarker("genbench")
+hookimpl = pluggy.HookimplMarker("genbench")
 
 
 @hookspec

@@ -17,13 +17,10 @@ import abc
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
-
-LikelihoodCapability = Literal["exact", "bound"]
-
 
 @dataclass(frozen=True)
 class DataSpec:
@@ -80,6 +77,11 @@ class ModelConfig:
     validation split for models with a likelihood, keeping the best checkpoint;
     ``sample_steps`` lists the sampler settings to evaluate (``None`` = the model's
     default sampler; an int = that many steps, for models with ``supports_steps``).
+    ``sampling_seeds`` draws every sampler setting with that many independent
+    generators (rows carry ``sampling_seed`` 0, 1, ...; draw 0 is the one a single
+    seed gives); ``sample_every`` (steps) draws ``n_samples`` per sampler setting
+    during training and records FID, KID and precision/recall/density/coverage in
+    the run's curves (None: only after training).
     """
 
     batch_size: int = 64
@@ -89,6 +91,8 @@ class ModelConfig:
     n_samples: int = 1000
     sample_batch_size: int = 500
     sample_steps: list[int | None] = field(default_factory=lambda: [None])
+    sampling_seeds: int = 1
+    sample_every: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,45 +102,49 @@ class ModelConfig:
 class NLLEstimate:
     """A per-image negative log-likelihood (nats) of the discrete data, and what it is.
 
-    ``kind`` is one of "exact", "ELBO", "IWAE" (with ``params={"k": ...}``), "VLB".
-    ``nats`` has shape (B,); it may be an unbiased stochastic estimate, in which
-    case the runner's standard error over images covers that noise too.
+    ``kind`` is the family of the figure ("exact", "ELBO", "IWAE", "VLB", ...) and
+    ``label`` its name in tables, given by the plugin (e.g. kind "IWAE", label
+    "IWAE-100"); it defaults to ``kind``.  ``nats`` has shape (B,); it may be an
+    unbiased stochastic estimate, in which case the runner's standard error over
+    images covers that noise too.
     """
 
     kind: str
     nats: Tensor
+    label: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def label(self) -> str:
-        if self.kind == "IWAE" and "k" in self.params:
-            return f"IWAE-{self.params['k']}"
-        return self.kind
+    def __post_init__(self) -> None:
+        if self.label is None:
+            object.__setattr__(self, "label", self.kind)
 
 
 class GenerativeModel(abc.ABC):
-    """A generative model as the benchmark sees it (see DESIGN.md, "The model interface").
+    """A generative model as the benchmark sees it (see ARCHITECTURE.md, "Adding a model").
 
     Class attributes a plugin sets:
       name            the registry name (``genbench run --models NAME``)
       Config          its config dataclass (a ModelConfig subclass)
       presets         {"tiny"|"quick"|"standard"|...: {field: value}} overrides of Config;
                       "tiny" is what the contract test and unit tests use
-      likelihood      "exact", "bound" or None (no ``nll``)
-      likelihood_kind the kind of the primary ``nll`` ("exact", "ELBO", "VLB", ...)
+      likelihood      the kind of the primary ``nll`` ("exact", "ELBO", "VLB", ...), or
+                      None when the model has no ``nll``
+      role            "model", or "baseline" for reference points such as the per-pixel model
       supports_steps  whether ``sample(steps=...)`` changes the number of network evaluations
 
-    Subclasses put their networks in ``self.networks`` and optimisers in
-    ``self.optimizers`` so the default ``state_dict`` covers them; ``self.step``
-    counts training steps.  ``sample`` must set ``self.last_nfe`` to the number of
-    network evaluations each image went through.
+    Subclasses put their trained networks in ``self.networks``, weight-averaged copies
+    (EMA, SWA) in ``self.averaged`` and optimisers in ``self.optimizers`` so the default
+    ``state_dict`` covers them; ``self.step`` counts training steps.  Averaged copies
+    are checkpointed, not counted by ``count_parameters`` and always in eval mode.
+    ``nfe(steps)`` is the number of network evaluations per image of
+    ``sample(n, steps=steps)``; ``sampler_name(steps)`` names that setting in tables.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
-    likelihood: ClassVar[LikelihoodCapability | None] = None
-    likelihood_kind: ClassVar[str | None] = None
+    likelihood: ClassVar[str | None] = None
+    role: ClassVar[str] = "model"
     supports_steps: ClassVar[bool] = False
     description: ClassVar[str] = ""
 
@@ -145,9 +153,14 @@ class GenerativeModel(abc.ABC):
         self.data = data
         self.device = torch.device(device)
         self.networks: dict[str, nn.Module] = {}
+        self.averaged: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.step = 0
-        self.last_nfe = 0
+
+    @classmethod
+    def likelihood_is_exact(cls) -> bool:
+        """Whether the primary ``nll`` is the exact -log P(x) (not a bound)."""
+        return cls.likelihood == "exact"
 
     # --- presets -----------------------------------------------------------------
     @classmethod
@@ -166,15 +179,24 @@ class GenerativeModel(abc.ABC):
     def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """``n`` images (n, C, H, W) in [0, 1]; deterministic given ``generator``."""
 
+    def nfe(self, steps: int | None) -> int:
+        """Network evaluations each image goes through in ``sample(n, steps=steps)``."""
+        return 1
+
+    def sampler_name(self, steps: int | None) -> str:
+        """The name of the sampler setting ``steps`` in tables."""
+        return "default" if steps is None else f"{steps} steps"
+
     def nll(self, x: Tensor) -> Tensor:
         """-log P(x) in nats per image of the discrete data (shape (B,)); only if ``likelihood``."""
         raise NotImplementedError(f"model {self.name!r} declares no likelihood")
 
     def nll_estimates(self, x: Tensor) -> list[NLLEstimate]:
         """Every likelihood figure the model reports for ``x`` (default: the primary ``nll``)."""
-        return [NLLEstimate(self.likelihood_kind or self.likelihood or "exact", self.nll(x))]
+        return [NLLEstimate(self.likelihood or "exact", self.nll(x))]
 
     def count_parameters(self) -> int:
+        """Trainable size: parameters of ``self.networks`` (averaged copies are not counted)."""
         seen: set[int] = set()
         total = 0
         for net in self.networks.values():
@@ -185,12 +207,15 @@ class GenerativeModel(abc.ABC):
         return total
 
     def train(self, mode: bool = True) -> None:
+        """Networks to ``mode``; averaged copies stay in eval mode."""
         for net in self.networks.values():
             net.train(mode)
+        for avg in self.averaged.values():
+            avg.eval()
 
     # --- checkpoints --------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:
-        """Anything beyond networks/optimisers/step to checkpoint (tensors, numbers, strings)."""
+        """Anything beyond networks/averaged/optimisers/step to checkpoint (tensors, numbers, strings)."""
         return {}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
@@ -198,30 +223,26 @@ class GenerativeModel(abc.ABC):
             raise ValueError(f"{self.name}: unexpected extra state {sorted(state)}")
 
     def state_dict(self) -> dict[str, Any]:
-        """Model + optimiser + step, loadable with ``torch.load(weights_only=True)``."""
+        """Model + averaged copies + optimiser + step, loadable with ``torch.load(weights_only=True)``."""
         return {
             "networks": {k: net.state_dict() for k, net in self.networks.items()},
+            "averaged": {k: avg.state_dict() for k, avg in self.averaged.items()},
             "optimizers": {k: opt.state_dict() for k, opt in self.optimizers.items()},
             "step": int(self.step),
             "extra": self.extra_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        missing = set(self.networks) ^ set(state["networks"])
-        if missing:
-            raise ValueError(f"{self.name}: checkpoint networks differ: {sorted(missing)}")
-        for k, net in self.networks.items():
-            net.load_state_dict(state["networks"][k])
+        for group in ("networks", "averaged"):
+            mine: dict[str, nn.Module] = getattr(self, group)
+            theirs = state.get(group, {})
+            differ = set(mine) ^ set(theirs)
+            if differ:
+                raise ValueError(f"{self.name}: checkpoint {group} differ: {sorted(differ)}")
+            for k, module in mine.items():
+                module.load_state_dict(theirs[k])
         for k, opt in self.optimizers.items():
             if k in state["optimizers"]:
                 opt.load_state_dict(state["optimizers"][k])
         self.step = int(state["step"])
         self.load_extra_state(state.get("extra", {}))
-
-
-def sampler_label(model: GenerativeModel, steps: int | None) -> str:
-    """The name of a sampler setting in tables: the model's own ``sampler_name`` if it has one."""
-    namer = getattr(model, "sampler_name", None)
-    if callable(namer):
-        return str(namer(steps))
-    return "default" if steps is None else f"{steps} steps"

@@ -19,11 +19,15 @@ from typing import Any, Generic, Iterator, TypeVar
 import pluggy
 
 from genbench import hookspecs
+from genbench.hookspecs import hookimpl
 
 ENTRY_POINT_GROUP = "genbench"
 AUTOLOAD_ENV = "GENBENCH_DISABLE_PLUGIN_AUTOLOAD"
 
-hookimpl = pluggy.HookimplMarker("genbench")
+__all__ = [
+    "Catalogue", "Entry", "PluginConflictError", "PluginInfo", "PluginLoadWarning", "Registry", "UnknownNameError",
+    "build_registry", "get_registry", "hookimpl", "make_plugin_manager", "set_registry",
+]
 
 T = TypeVar("T")
 
@@ -178,7 +182,8 @@ _REGISTRY: Registry | None = None
 
 
 def get_registry(refresh: bool = False) -> Registry:
-    """The process-wide registry (built once)."""
+    """The process-wide registry (built once).  Only the command line calls this; everything below it is
+    handed the registry it should use (``Runner(registry=...)``, ``EvalContext.registry``, ``get_extractor``)."""
     global _REGISTRY
     if _REGISTRY is None or refresh:
         _REGISTRY = Registry(*make_plugin_manager())

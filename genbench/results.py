@@ -1,9 +1,12 @@
-"""Tidy results: one measurement per row, with the provenance a reader needs to reproduce it."""
+"""Tidy results: one measurement per row, with the provenance a reader needs to reproduce it.
+
+``role`` is the model's role ("model", or "baseline" for reference points); ``sampling_seed`` which
+independent draw of the sampler setting the row measures (0 when the config draws once).
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -11,9 +14,9 @@ import pandas as pd
 from genbench.metrics.base import Measurement
 
 COLUMNS = [
-    "run_id", "model", "dataset", "seed", "preset", "metric", "value", "stderr", "unit", "higher_is_better",
-    "kind", "n", "sampler", "extractor", "extractor_sha256", "reference", "split", "details", "versions",
-    "config_hash", "device", "timestamp",
+    "run_id", "model", "role", "dataset", "seed", "preset", "metric", "value", "stderr", "unit", "higher_is_better",
+    "kind", "n", "sampler", "sampling_seed", "extractor", "extractor_sha256", "reference", "split", "details",
+    "versions", "config_hash", "device", "timestamp",
 ]
 
 
@@ -28,16 +31,3 @@ def measurement_row(m: Measurement, cell: dict[str, Any]) -> dict[str, Any]:
 def rows_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
-
-def load_runs(runs_dir: Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Every finished run's rows (one frame) and every run's status (done or failed, with its error)."""
-    frames, statuses = [], []
-    for status_path in sorted(Path(runs_dir).glob("*/status.json")):
-        status = json.loads(status_path.read_text())
-        status["run_dir"] = str(status_path.parent)
-        statuses.append(status)
-        rows_path = status_path.parent / "rows.csv"
-        if status.get("state") == "done" and rows_path.exists():
-            frames.append(pd.read_csv(rows_path, keep_default_na=True))
-    frame = pd.concat(frames, ignore_index=True) if frames else rows_frame([])
-    return frame, statuses

@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated registry with the reference model and test-only models."""
 from __future__ import annotations
 
+import logging
 import types
 from dataclasses import dataclass
 
@@ -29,7 +30,6 @@ class Diverging(GenerativeModel):
         return {"loss": float("nan") if self.step + 1 >= self.config.fail_at else 1.0}
 
     def sample(self, n, *, steps=None, generator=None):
-        self.last_nfe = 1
         return torch.rand(n, *self.data.shape, generator=generator)
 
 
@@ -63,6 +63,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def genbench_logs_info():
+    """What `genbench run` sets up: the "genbench" logger passes INFO on to each run's log.txt."""
+    logger = logging.getLogger("genbench")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

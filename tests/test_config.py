@@ -38,3 +38,14 @@ def test_parse_overrides():
 def test_config_hash_is_order_independent_and_sensitive():
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
     assert config_hash({"a": 1}) != config_hash({"a": 2})
+
+
+def test_runner_fields_are_on_every_config_and_checked():
+    cfg = resolve_config(Model, "quick", SPEC, {"sampling_seeds": "3", "sample_every": "50"})
+    assert cfg.sampling_seeds == 3 and cfg.sample_every == 50
+    default = resolve_config(Model, "quick", SPEC)
+    assert default.sampling_seeds == 1 and default.sample_every is None
+    with pytest.raises(ConfigError, match="sampling_seeds must be at least 1"):
+        resolve_config(Model, "quick", SPEC, {"sampling_seeds": 0})
+    with pytest.raises(ConfigError, match="sample_every"):
+        resolve_config(Model, "quick", SPEC, {"sample_every": "-5"})

@@ -1,5 +1,6 @@
-"""The same promises on a CUDA device: every plugin's contract, CPU/CUDA agreement of the likelihood, one
-runner cell end to end.  Skipped where no GPU is visible (CI has none); run by hand on a GPU machine:
+"""The same promises on a CUDA device: every plugin's contract, the likelihood's normalisation over every image
+of the tiny shapes, CPU/CUDA agreement of the likelihood, one runner cell end to end.  Skipped where no GPU
+is visible (CI has none); run by hand on a GPU machine:
 
     python -m pytest -q tests/test_cuda.py
 """
@@ -14,18 +15,36 @@ import torch
 from genbench.config import resolve_config
 from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner
-from genbench.testing import CONTRACT_SPECS, DIGITS_SPEC, check_model_contract, contract_batch
+from genbench.testing import (
+    CONTRACT_SPECS,
+    DIGITS_SPEC,
+    LIKELIHOOD_SPECS,
+    accepts_spec,
+    check_likelihood_normalised,
+    check_model_contract,
+    contract_batch,
+)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
 
 REGISTRY = build_registry(autoload=True)
 MODELS = REGISTRY.models.names()
+LIKELIHOOD_MODELS = [m for m in MODELS if REGISTRY.models.get(m).likelihood is not None]
 
 
 @pytest.mark.parametrize("spec_name", list(CONTRACT_SPECS))
 @pytest.mark.parametrize("model_name", MODELS)
 def test_model_contract_on_cuda(model_name: str, spec_name: str) -> None:
     check_model_contract(REGISTRY.models.get(model_name), CONTRACT_SPECS[spec_name], device="cuda")
+
+
+@pytest.mark.parametrize("spec_name", list(LIKELIHOOD_SPECS))
+@pytest.mark.parametrize("model_name", LIKELIHOOD_MODELS)
+def test_likelihood_sums_to_one_on_cuda(model_name: str, spec_name: str) -> None:
+    cls, spec = REGISTRY.models.get(model_name), LIKELIHOOD_SPECS[spec_name]
+    if not accepts_spec(cls, spec):
+        pytest.skip(f"{model_name} cannot be built on {spec_name}")
+    check_likelihood_normalised(cls, spec, device="cuda")
 
 
 @pytest.mark.parametrize("model_name", MODELS)

@@ -1,9 +1,11 @@
+import copy
 import math
 
 import pytest
 import torch
+from torch import nn
 
-from genbench.model import DataSpec, NLLEstimate
+from genbench.model import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
 
 
 def test_dataspec_round_trip_levels():
@@ -32,6 +34,51 @@ def test_dataspec_rejects_nonsense():
         DataSpec(0, 8, 8, 2)
 
 
-def test_iwae_label_names_k():
-    assert NLLEstimate("IWAE", torch.zeros(1), {"k": 100}).label == "IWAE-100"
+def test_estimate_label_is_given_by_the_plugin_and_defaults_to_kind():
+    assert NLLEstimate("IWAE", torch.zeros(1), "IWAE-100", {"k": 100}).label == "IWAE-100"
     assert NLLEstimate("ELBO", torch.zeros(1)).label == "ELBO"
+
+
+class _Averaging(GenerativeModel):
+    """A two-network model with a weight average, to test the base class's bookkeeping."""
+
+    name = "averaging"
+
+    def __init__(self, config, data, device="cpu"):
+        super().__init__(config, data, device)
+        self.networks = {"net": nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5)), "other": nn.Linear(2, 2)}
+        self.averaged = {"ema": copy.deepcopy(self.networks["net"])}
+        self.optimizers = {"opt": torch.optim.SGD(self.networks["net"].parameters(), lr=0.1)}
+
+    def train_step(self, x):
+        return {"loss": 0.0}
+
+    def sample(self, n, *, steps=None, generator=None):
+        return torch.rand(n, *self.data.shape, generator=generator)
+
+
+def test_base_defaults_name_the_sampler_and_count_one_evaluation():
+    model = _Averaging(ModelConfig(), DataSpec(1, 2, 2, 2))
+    assert model.sampler_name(None) == "default" and model.sampler_name(20) == "20 steps"
+    assert model.nfe(None) == 1 and model.nfe(20) == 1
+    assert model.role == "model" and model.likelihood is None and not model.likelihood_is_exact()
+
+
+def test_averaged_weights_are_checkpointed_not_counted_and_always_in_eval():
+    spec = DataSpec(1, 2, 2, 2)
+    model = _Averaging(ModelConfig(), spec)
+    assert model.count_parameters() == (3 * 4 + 4) + (2 * 2 + 2)
+    model.train(True)
+    assert model.networks["net"].training and not model.averaged["ema"].training
+    model.train(False)
+    assert not model.networks["net"].training and not model.averaged["ema"].training
+    with torch.no_grad():
+        model.averaged["ema"][0].weight.fill_(0.5)
+    state = model.state_dict()
+    assert set(state) == {"networks", "averaged", "optimizers", "step", "extra"}
+    fresh = _Averaging(ModelConfig(), spec)
+    fresh.load_state_dict(state)
+    assert torch.equal(fresh.averaged["ema"][0].weight, torch.full((4, 3), 0.5))
+    del state["averaged"]["ema"]
+    with pytest.raises(ValueError, match="averaged"):
+        fresh.load_state_dict(state)

@@ -111,7 +111,6 @@ class MeanImage(GenerativeModel):
         return {"loss": 0.0}
 
     def sample(self, n, *, steps=None, generator=None):
-        self.last_nfe = 1
         mean = self.total / max(self.count, 1)
         noise = (torch.rand(n, *self.data.shape, generator=generator) - 0.5) / (self.data.levels - 1)
         return (mean + noise).clamp(0, 1)
@@ -166,3 +165,21 @@ def test_third_party_distribution_is_listed_and_runs(tmp_path):
     assert rows, ran.stdout
     text = rows[0].read_text()
     assert "fid_floor" in text and "images_per_second" in text and "genbench-meanimage 1.2.3" in text
+
+
+def test_hookimpl_lives_beside_the_hookspecs_and_core_plugins_do_not_import_the_manager():
+    from genbench import hookimpl as exported
+    from genbench import hookspecs, plugins
+
+    assert exported is hookspecs.hookimpl is plugins.hookimpl
+    code = "import sys, genbench.data.plugin, genbench.metrics.plugin; print('genbench.plugins' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_only_the_command_line_asks_for_the_process_wide_registry():
+    """Everything below the CLI is handed the registry it should use."""
+    for path in (ROOT / "genbench").rglob("*.py"):
+        if path.name in ("cli.py", "cli_fid.py", "plugins.py"):
+            continue
+        assert "get_registry(" not in path.read_text(), f"{path} looks the registry up itself"

@@ -112,7 +112,8 @@ def validation_size(n_train: int) -> int:
 
 
 def as_images(array: np.ndarray, what: str) -> np.ndarray:
-    """Check an integer image array and bring it to (N, C, H, W); one-line errors otherwise."""
+    """Check an integer image array and bring it to (N, C, H, W) from N x H x W, N x C x H x W or channels-last
+    N x H x W x C; one-line errors otherwise."""
     array = np.asarray(array)
     if array.size == 0:
         raise DataError(f"{what} is empty; provide at least one image")
@@ -127,7 +128,7 @@ def as_images(array: np.ndarray, what: str) -> np.ndarray:
     if array.ndim != 4:
         raise DataError(f"{what} has shape {array.shape}; expected N x H x W or N x C x H x W")
     if array.shape[1] not in (1, 3) and array.shape[3] in (1, 3):
-        raise DataError(f"{what} looks channels-last {array.shape}; transpose it to N x C x H x W")
+        array = array.transpose(0, 3, 1, 2)  # channels-last N x H x W x C
     return array
 
 

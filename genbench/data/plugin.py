@@ -5,7 +5,7 @@ from genbench.data.calibration import Calibration
 from genbench.data.cifar import CIFAR10
 from genbench.data.digits import Digits
 from genbench.data.mnist import MNIST, BinarizedMNIST, FashionMNIST
-from genbench.plugins import hookimpl
+from genbench.hookspecs import hookimpl
 
 
 @hookimpl

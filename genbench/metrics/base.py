@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
+from genbench.metrics.display import MetricDisplay
+
 if TYPE_CHECKING:
     from genbench.data.base import DataSplits
     from genbench.metrics.extractors import FeatureExtractor
     from genbench.metrics.features import FeatureSet
     from genbench.model import GenerativeModel
+    from genbench.plugins import Registry
 
 EXTRACTORS_ENV = "GENBENCH_EXTRACTORS"
 DEFAULT_EXTRACTORS = "classifier"
@@ -34,8 +37,10 @@ class Measurement:
     """One measured number with everything needed to read it.
 
     ``kind`` qualifies likelihoods (exact, ELBO, IWAE-k, VLB); ``sampler`` names the
-    sampler setting the samples came from; ``reference`` the real split compared
-    against; ``details`` holds anything else (batch size, k, subset size...).
+    sampler setting the samples came from and ``sampling_seed`` which of its
+    independent draws (0 unless the config asks for ``sampling_seeds > 1``);
+    ``reference`` the real split compared against; ``details`` holds anything else
+    (batch size, k, subset size...).
     """
 
     metric: str
@@ -50,11 +55,15 @@ class Measurement:
     extractor_sha256: str = ""
     reference: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    sampling_seed: int = 0
 
 
 @dataclass
 class SampleSet:
-    """Samples from one sampler setting, as quantised levels, with how they were made."""
+    """Samples from one sampler setting and sampling seed, as quantised levels, with how they were made.
+
+    ``peak_memory_mib`` is the CUDA memory peak while drawing them (None off CUDA).
+    """
 
     label: str
     steps: int | None
@@ -62,15 +71,28 @@ class SampleSet:
     nfe: int
     seconds: float
     batch_size: int
+    sampling_seed: int = 0
+    peak_memory_mib: float | None = None
 
     @property
     def n(self) -> int:
         return len(self.levels)
 
 
+@dataclass(frozen=True)
+class ComparedSet:
+    """One set of images a sample metric compares with the test split: a sampler's draw, or the real-data floor."""
+
+    sampler: str
+    suffix: str  # appended to the metric's name: "" for samples, "_floor" for the real-data floor
+    features: FeatureSet
+    sampling_seed: int = 0
+
+
 @dataclass
 class EvalContext:
-    """What a metric may look at: the trained model, the data, the samples, a cache."""
+    """What a metric may look at: the trained model, the data, the samples, a cache, and the registry
+    the run was given (feature extractors are looked up there)."""
 
     model: GenerativeModel
     data: DataSplits
@@ -78,6 +100,7 @@ class EvalContext:
     device: torch.device
     cache_dir: Path
     seed: int
+    registry: Registry
     train_seconds: float = 0.0
     train_steps: int = 0
     extractor_names: list[str] = field(default_factory=default_extractor_names)
@@ -89,7 +112,7 @@ class EvalContext:
         if name not in self._extractors:
             from genbench.metrics.extractors import get_extractor
 
-            self._extractors[name] = get_extractor(name, self.data, self.cache_dir, self.device)
+            self._extractors[name] = get_extractor(name, self.data, self.cache_dir, self.device, self.registry)
         return self._extractors[name]
 
     def reference_features(self, ext: FeatureExtractor, split: str = "test") -> FeatureSet:
@@ -122,7 +145,7 @@ class EvalContext:
 
     def sample_features(self, ext: FeatureExtractor, samples: SampleSet) -> FeatureSet:
         """Features of one sampler's samples (kept in memory for this cell; FID, KID and PRDC share them)."""
-        key = (ext.name, f"samples:{samples.label}")
+        key = (ext.name, f"samples:{samples.label}:seed{samples.sampling_seed}")
         if key not in self._features:
             from genbench.metrics.features import stream_features, tensor_batches
 
@@ -134,13 +157,13 @@ class EvalContext:
         """n of the real-data floor: as many real images as the largest sample set, capped by what exists."""
         return min(max((s.n for s in self.samples), default=0), len(self.data.val) + len(self.data.train))
 
-    def compared_sets(self, ext: FeatureExtractor, min_floor: int = 2) -> list[tuple[str, str, FeatureSet]]:
-        """What a sample metric compares with the test split: (sampler label, metric-name suffix, features)
-        for every sampler, then ("real data", "_floor", ...) when the floor has at least ``min_floor`` images."""
-        sets = [(s.label, "", self.sample_features(ext, s)) for s in self.samples]
+    def compared_sets(self, ext: FeatureExtractor, min_floor: int = 2) -> list[ComparedSet]:
+        """What a sample metric compares with the test split: every sampler's draws, then the real-data floor
+        (sampler "real data", suffix "_floor") when it has at least ``min_floor`` images."""
+        sets = [ComparedSet(s.label, "", self.sample_features(ext, s), s.sampling_seed) for s in self.samples]
         n_floor = self.floor_size()
         if n_floor >= min_floor:
-            sets.append(("real data", "_floor", self.floor_features(ext, n_floor)))
+            sets.append(ComparedSet("real data", "_floor", self.floor_features(ext, n_floor)))
         return sets
 
     def row_fields(self, ext: FeatureExtractor, unit: str, higher_is_better: bool) -> dict[str, Any]:
@@ -154,12 +177,16 @@ class Metric(abc.ABC):
 
     ``needs`` says what the metric requires: "samples" (any model) or "likelihood"
     (only models that declare one; others get "—" in the report, never 0).
+    ``display`` says how the report shows each metric name the metric writes (title,
+    table, scale, direction; see :mod:`genbench.metrics.display`); a name without one is
+    placed by the report from its rows.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     needs: ClassVar[str] = "samples"
     higher_is_better: ClassVar[bool | None] = None
+    display: ClassVar[dict[str, MetricDisplay]] = {}
 
     def applies_to(self, model: GenerativeModel) -> bool:
         return self.needs != "likelihood" or model.likelihood is not None

@@ -6,6 +6,7 @@ import math
 import torch
 
 from genbench.metrics.base import EvalContext, Measurement, Metric
+from genbench.metrics.display import MetricDisplay, with_floor
 
 CONFIDENCE = 0.9
 
@@ -15,6 +16,11 @@ class SampleClasses(Metric):
 
     name = "sample_classes"
     description = "classifier view of samples: share with confidence >= 0.9, class-label entropy (bits), rarest class share"
+    display = {
+        **with_floor("confident_share", MetricDisplay("confident share", "quality", direction="higher")),
+        **with_floor("class_entropy", MetricDisplay("class entropy (bits)", "quality", direction="higher")),
+        **with_floor("min_class_share", MetricDisplay("rarest class share", "quality", direction="higher")),
+    }
 
     def applies_to(self, model) -> bool:  # needs labelled data, checked in compute
         return True
@@ -36,18 +42,18 @@ class SampleClasses(Metric):
         k = int(ctx.data.num_classes or 10)
         common = dict(extractor=ext.name, extractor_sha256=ext.sha256)
         # the same statistics on real test images (never seen by the classifier): what a perfect model scores
-        sets = [(s.label, s.n, ctx.data.spec.to_unit(s.levels), "") for s in ctx.samples]
-        sets.append(("real data", len(ctx.data.test), ctx.data.unit("test"), "_floor"))
+        sets = [(s.label, s.n, ctx.data.spec.to_unit(s.levels), "", s.sampling_seed) for s in ctx.samples]
+        sets.append(("real data", len(ctx.data.test), ctx.data.unit("test"), "_floor", 0))
         rows = []
-        for label, n, images, suffix in sets:
+        for label, n, images, suffix, sampling_seed in sets:
             confident, entropy, rarest = self.describe(ext.probabilities(images), k)
-            ref = {"reference": f"test ({ctx.data.split_id})"} if suffix else {}
+            ref = {**common, "sampling_seed": sampling_seed, **({"reference": f"test ({ctx.data.split_id})"} if suffix else {})}
             rows += [
                 Measurement("confident_share" + suffix, confident, "fraction", True, n=n, sampler=label,
-                            details={"threshold": CONFIDENCE}, **common, **ref),
+                            details={"threshold": CONFIDENCE}, **ref),
                 Measurement("class_entropy" + suffix, entropy, "bits", True, n=n, sampler=label,
-                            details={"max": math.log2(k)}, **common, **ref),
+                            details={"max": math.log2(k)}, **ref),
                 Measurement("min_class_share" + suffix, rarest, "fraction", True, n=n, sampler=label,
-                            details={"classes": k}, **common, **ref),
+                            details={"classes": k}, **ref),
             ]
         return rows

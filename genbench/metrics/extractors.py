@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -131,11 +132,12 @@ def state_sha256(state: dict[str, Tensor], exclude: tuple[str, ...] = ()) -> str
 def train_classifier(data: DataSplits, device: torch.device, epochs: int = 60, seed: int = 0) -> ClassifierNet:
     """Fit the classifier on the train split: Adam with one-cycle lr, plain cross-entropy (no label smoothing,
     which would cap confidence near 0.9 and make ``confident_share`` meaningless), +-1 px shifts
-    (no flips: digits are chiral); ``epochs`` passes or ``MAX_TRAIN_STEPS`` steps, whichever is fewer."""
+    (no flips: digits are chiral); ``epochs`` passes or ``MAX_TRAIN_STEPS`` steps, whichever is fewer.
+    The initial weights come from torch's CPU generator seeded with ``seed`` inside a fork of it, so the fit
+    leaves the caller's random state as it was."""
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
     classes = int(data.num_classes or int(data.train_labels.max()) + 1)
-    net = ClassifierNet(data.spec.channels, classes, data.spec.height).to(device)
+    net = seeded_init(lambda: ClassifierNet(data.spec.channels, classes, data.spec.height), seed).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     x, y = data.unit("train"), data.train_labels
     n, bs = len(x), min(128, len(x))
@@ -161,6 +163,15 @@ def train_classifier(data: DataSplits, device: torch.device, epochs: int = 60, s
     return net
 
 
+def seeded_init(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``build()`` with torch's CPU generator seeded with ``seed`` in a fork of the global random state: the
+    weights are those of ``torch.manual_seed(seed); build()`` (initialisation draws on the CPU), and the
+    caller's random state (CPU and CUDA) is left untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        return build()
+
+
 def _cache_key(data: DataSplits, recipe: str) -> str:
     return hashlib.sha256(f"{data.data_hash}:{recipe}".encode()).hexdigest()[:20]
 
@@ -183,16 +194,15 @@ class ClassifierExtractor(FeatureExtractor):
         key = _cache_key(data, recipe)
         path = Path(cache_dir) / "extractors" / f"{name}-{key}.pt"
         classes = int(data.num_classes or 10)
-        net = ClassifierNet(data.spec.channels, classes, data.spec.height)
         accuracy: float | None = None
         if path.exists():
             blob = torch.load(path, map_location="cpu", weights_only=True)
-            net.load_state_dict(blob["state"])
+            net = seeded_init(lambda: ClassifierNet(data.spec.channels, classes, data.spec.height), 0)
+            net.load_state_dict(blob["state"])  # the cached weights replace the initial ones
             accuracy = blob["accuracy"]
             net = net.to(device).eval()
         elif name == "random-cnn":
-            torch.manual_seed(0)
-            net = ClassifierNet(data.spec.channels, classes, data.spec.height).to(device).eval()
+            net = seeded_init(lambda: ClassifierNet(data.spec.channels, classes, data.spec.height), 0).to(device).eval()
         else:
             net = train_classifier(data, device)
             with torch.no_grad():
@@ -227,18 +237,8 @@ def builtin_extractors() -> list[type[FeatureExtractor]]:
     return [ClassifierExtractor, RandomCNNExtractor, InceptionExtractor]
 
 
-def extractor_class(name: str, registry: Registry | None = None) -> type[FeatureExtractor]:
-    """The extractor class registered as ``name`` (built-ins without building a registry)."""
-    for cls in builtin_extractors():
-        if cls.name == name:
-            return cls
-    from genbench.plugins import get_registry
-
-    reg = registry or get_registry()
-    return reg.extractors.get(name)  # UnknownNameError with did-you-mean
-
-
-def get_extractor(name: str, data: DataSplits | None, cache_dir: Path, device: torch.device,
-                  registry: Registry | None = None, **options: Any) -> FeatureExtractor:
-    """Load the feature extractor registered as ``name`` (for ``data`` where it depends on it)."""
-    return extractor_class(name, registry).load(data, Path(cache_dir), torch.device(device), **options)
+def get_extractor(name: str, data: DataSplits | None, cache_dir: Path, device: torch.device, registry: Registry,
+                  **options: Any) -> FeatureExtractor:
+    """Load the feature extractor registered as ``name`` in ``registry`` (for ``data`` where it depends on it)."""
+    cls = registry.extractors.get(name)  # UnknownNameError with did-you-mean
+    return cls.load(data, Path(cache_dir), torch.device(device), **options)

@@ -17,6 +17,7 @@ from typing import Any
 from torch import Tensor
 
 from genbench.metrics.base import EvalContext, Measurement, Metric
+from genbench.metrics.display import MetricDisplay, with_floor
 from genbench.metrics.extractors import FeatureExtractor
 from genbench.metrics.features import FeatureSet, stream_features, tensor_batches
 from genbench.metrics.stats import fid_from_stats
@@ -47,15 +48,16 @@ class FID(Metric):
     name = "fid"
     description = "Frechet distance of extractor features vs the test split (streamed float64 stats), with the real-data floor"
     higher_is_better = False
+    display = with_floor("fid", MetricDisplay("FID", "quality", direction="lower", per_extractor=True))
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:
         rows = []
         for ext_name in ctx.extractor_names:
             ext = ctx.extractor(ext_name)
             ref = ctx.reference_features(ext)
-            for label, suffix, fs in ctx.compared_sets(ext):
-                extra = {"source": "validation then train split, seeded choice"} if suffix else None
-                rows.append(Measurement(metric="fid" + suffix, value=fid_from_stats(ref.stats, fs.stats), n=fs.n,
-                                        sampler=label, details=row_provenance(ext, ref, extra),
-                                        **ctx.row_fields(ext, "", False)))
+            for cs in ctx.compared_sets(ext):
+                extra = {"source": "validation then train split, seeded choice"} if cs.suffix else None
+                rows.append(Measurement(metric="fid" + cs.suffix, value=fid_from_stats(ref.stats, cs.features.stats),
+                                        n=cs.features.n, sampler=cs.sampler, sampling_seed=cs.sampling_seed,
+                                        details=row_provenance(ext, ref, extra), **ctx.row_fields(ext, "", False)))
         return rows

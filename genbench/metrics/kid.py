@@ -3,27 +3,20 @@
 KID: unbiased MMD^2 with the cubic polynomial kernel, torchmetrics' estimator, mean over
 ``subsets`` random subsets of ``subset_size`` (both recorded; the size is capped by the
 smaller set).  Precision/recall (Kynkaanniemi et al. 2019, k=3) and density/coverage
-(Naeem et al. 2020, k=5) compare equal-sized sets: the first m samples against m test
-images, m = min(number of samples, test size).  Each metric has a real-data floor row
+(Naeem et al. 2020, k=5) compare equal-sized sets: the first m samples against a seeded random
+m-subset of the test images, m = min(number of samples, test size) (``stats.prdc_of_sets``, the
+rule ``genbench fid --pr`` uses too).  Each metric has a real-data floor row
 ("<metric>_floor", sampler "real data"): real images outside the test split in place of samples.
 """
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-
 from genbench.metrics.base import EvalContext, Measurement, Metric
+from genbench.metrics.display import MetricDisplay, with_floor
 from genbench.metrics.fid import row_provenance
-from genbench.metrics.stats import DC_K, PR_K, kid, prdc
+from genbench.metrics.stats import DC_K, PR_K, kid, prdc_of_sets
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
-
-
-def _subset(x: Tensor, m: int, seed: int) -> Tensor:
-    if len(x) <= m:
-        return x
-    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:m]]
 
 
 class KID(Metric):
@@ -32,15 +25,17 @@ class KID(Metric):
     name = "kid"
     description = f"KID (cubic polynomial kernel MMD^2, {KID_SUBSETS} subsets of <= {KID_SUBSET_SIZE}) vs the test split, with floor"
     higher_is_better = False
+    display = with_floor("kid", MetricDisplay("KID", "quality", direction="lower", per_extractor=True))
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:
         rows = []
         for ext_name in ctx.extractor_names:
             ext = ctx.extractor(ext_name)
             ref = ctx.reference_features(ext)
-            for label, suffix, fs in ctx.compared_sets(ext):
-                r = kid(ref.features, fs.features, KID_SUBSETS, KID_SUBSET_SIZE, seed=ctx.seed)
-                rows.append(Measurement(metric="kid" + suffix, value=r.mean, n=fs.n, sampler=label, details=row_provenance(
+            for cs in ctx.compared_sets(ext):
+                r = kid(ref.features, cs.features.features, KID_SUBSETS, KID_SUBSET_SIZE, seed=ctx.seed)
+                rows.append(Measurement(metric="kid" + cs.suffix, value=r.mean, n=cs.features.n, sampler=cs.sampler,
+                                        sampling_seed=cs.sampling_seed, details=row_provenance(
                     ext, ref, {"subsets": r.subsets, "subset_size": r.subset_size, "std_over_subsets": r.std,
                                "subset_seed": r.seed, "kernel": "(x.y/d + 1)^3"}), **ctx.row_fields(ext, "", False)))
         return rows
@@ -52,6 +47,8 @@ class PRDCMetric(Metric):
     name = "prdc"
     description = f"precision/recall (Kynkaanniemi 2019, k={PR_K}), density/coverage (Naeem 2020, k={DC_K}) vs the test split"
     higher_is_better = True
+    display = {k: v for metric in ("precision", "recall", "density", "coverage")
+               for k, v in with_floor(metric, MetricDisplay(metric, "quality", direction="higher", per_extractor=True)).items()}
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:
         rows = []
@@ -59,14 +56,13 @@ class PRDCMetric(Metric):
             ext = ctx.extractor(ext_name)
             ref = ctx.reference_features(ext)
             common = ctx.row_fields(ext, "fraction", True)
-            for label, suffix, fs in ctx.compared_sets(ext, min_floor=DC_K + 1):
-                m = min(fs.n, ref.n)
-                if m <= DC_K:
+            for cs in ctx.compared_sets(ext, min_floor=DC_K + 1):
+                if min(cs.features.n, ref.n) <= DC_K:
                     continue
-                real = _subset(ref.features, m, ctx.seed)
-                res = prdc(real, fs.features[:m])
+                cmp = prdc_of_sets(ref.features, cs.features.features, ctx.seed)
+                m, res = cmp.n_each, cmp.result
                 details = row_provenance(ext, ref, {"n_real": m, "n_generated": m, "k_pr": res.k_pr, "k_dc": res.k_dc})
                 for metric in ("precision", "recall", "density", "coverage"):
-                    rows.append(Measurement(metric=metric + suffix, value=getattr(res, metric), n=m, sampler=label,
-                                            details=details, **common))
+                    rows.append(Measurement(metric=metric + cs.suffix, value=getattr(res, metric), n=m, sampler=cs.sampler,
+                                            sampling_seed=cs.sampling_seed, details=details, **common))
         return rows

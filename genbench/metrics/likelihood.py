@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from genbench.metrics.base import EvalContext, Measurement, Metric
+from genbench.metrics.display import MetricDisplay
 from genbench.model import GenerativeModel, NLLEstimate
 
 
@@ -48,6 +49,7 @@ class BitsPerDim(Metric):
     description = "-log2 P(x)/D of the discrete test split, per estimate kind (exact, ELBO, IWAE-k, VLB), with std. error"
     needs = "likelihood"
     higher_is_better = False
+    display = {"bits_per_dim": MetricDisplay("bits/dim", "likelihood", direction="lower", per_model=True)}
     batch_size = 100
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:

@@ -7,7 +7,7 @@ from genbench.metrics.fid import FID
 from genbench.metrics.kid import KID, PRDCMetric
 from genbench.metrics.likelihood import BitsPerDim
 from genbench.metrics.speed import SamplingSpeed, TrainingCost
-from genbench.plugins import hookimpl
+from genbench.hookspecs import hookimpl
 
 
 @hookimpl

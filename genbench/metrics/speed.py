@@ -1,4 +1,10 @@
-"""Sampling and training cost: images/s, latency, NFE, FLOPs per image, peak memory, training time."""
+"""Sampling and training cost: images/s, latency, NFE, FLOPs per image, peak memory, training time.
+
+Peak memory is measured per sampler setting by the runner while it draws the samples (the CUDA peak is
+reset before each draw), so it is the memory sampling at the stated batch size needs, not the process's
+high-water mark from training or an earlier cell.  Latency and FLOPs do not depend on the draw and are
+measured once per sampler setting (its sampling seed 0).
+"""
 from __future__ import annotations
 
 import time
@@ -7,6 +13,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from genbench.metrics.base import EvalContext, Measurement, Metric
+from genbench.metrics.display import MetricDisplay
 
 
 class SamplingSpeed(Metric):
@@ -14,13 +21,27 @@ class SamplingSpeed(Metric):
 
     name = "speed"
     description = "images/s (batch size stated), seconds for one image, NFE and FLOPs per image, peak CUDA memory"
+    display = {
+        "images_per_second": MetricDisplay("images/s", "cost", direction="higher"),
+        "latency": MetricDisplay("ms/image (batch 1)", "cost", scale=1e3, direction="lower"),
+        "nfe": MetricDisplay("NFE", "cost", direction="lower"),
+        "flops_per_image": MetricDisplay("FLOPs/image", "cost", direction="lower"),
+        "peak_memory": MetricDisplay("peak MiB", "cost", direction="lower"),
+    }
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:
         rows = []
         for s in ctx.samples:
             rows.append(Measurement("images_per_second", s.n / s.seconds, "images/s", True, n=s.n, sampler=s.label,
+                                    sampling_seed=s.sampling_seed,
                                     details={"batch_size": s.batch_size, "device": str(ctx.device)}))
-            rows.append(Measurement("nfe", float(s.nfe), "evaluations/image", False, sampler=s.label))
+            rows.append(Measurement("nfe", float(s.nfe), "evaluations/image", False, sampler=s.label,
+                                    sampling_seed=s.sampling_seed))
+            if s.peak_memory_mib is not None:
+                rows.append(Measurement("peak_memory", s.peak_memory_mib, "MiB", False, n=s.n, sampler=s.label,
+                                        sampling_seed=s.sampling_seed, details={"batch_size": s.batch_size}))
+            if s.sampling_seed != 0:
+                continue
             gen = torch.Generator(device="cpu").manual_seed(ctx.seed)
             if ctx.device.type == "cuda":
                 torch.cuda.synchronize()
@@ -36,8 +57,6 @@ class SamplingSpeed(Metric):
                 ctx.model.sample(1, steps=s.steps, generator=torch.Generator().manual_seed(ctx.seed))
             rows.append(Measurement("flops_per_image", float(counter.get_total_flops()), "FLOP", False, n=1,
                                     sampler=s.label, details={"counter": "torch.utils.flop_counter"}))
-        if ctx.device.type == "cuda":
-            rows.append(Measurement("peak_memory", torch.cuda.max_memory_allocated(ctx.device) / 2**20, "MiB", False))
         return rows
 
 
@@ -46,6 +65,11 @@ class TrainingCost(Metric):
 
     name = "training"
     description = "training wall-clock seconds, optimisation steps, parameters"
+    display = {
+        "train_seconds": MetricDisplay("train s", "cost", direction="lower", per_model=True),
+        "train_steps": MetricDisplay("train steps", "cost", per_model=True),
+        "parameters": MetricDisplay("parameters", "cost", per_model=True),
+    }
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:
         return [

@@ -226,3 +226,31 @@ def prdc(real: Tensor, fake: Tensor, k_pr: int = PR_K, k_dc: int = DC_K) -> PRDC
         k_pr=k_pr,
         k_dc=k_dc,
     )
+
+
+@dataclass
+class PRDCComparison:
+    """PRDC of two equal-sized subsets of a reference set and a compared set, and how they were drawn."""
+
+    result: PRDC
+    n_each: int
+    seed: int
+
+
+def prdc_of_sets(reference: Tensor, compared: Tensor, seed: int, k_pr: int = PR_K, k_dc: int = DC_K) -> PRDCComparison:
+    """PRDC between a reference (real) feature set and a compared feature set of possibly different sizes.
+
+    The one subsampling rule, used by the runner's ``prdc`` metric and by ``genbench fid --pr``: both sides
+    have m = min(n_reference, n_compared) points; the reference keeps a uniformly random m-subset drawn with
+    ``torch.randperm(n_reference, generator=Generator().manual_seed(seed))[:m]`` (all of it, in order, when it
+    has m points); the compared set keeps its first m points.  Generated samples are independent draws, so their
+    first m are a random subset; a compared set stored in some order (files sorted by class) should be shuffled
+    by whoever stores it.
+    """
+    m = min(len(reference), len(compared))
+    if m <= k_dc:
+        raise ValueError(f"precision/recall need more than {k_dc} points per set, got {len(reference)} and {len(compared)}")
+    real = reference
+    if len(reference) > m:
+        real = reference[torch.randperm(len(reference), generator=torch.Generator().manual_seed(seed))[:m]]
+    return PRDCComparison(prdc(real, compared[:m], k_pr, k_dc), m, seed)

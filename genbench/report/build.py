@@ -1,33 +1,47 @@
-"""``write_report``: stored runs -> index.html + results.csv/.md/.tex/.json in one folder."""
+"""``write_report``: stored runs -> index.html + results.csv/.md/.tex/.json in one folder.
+
+The registry the command was given says how each metric is displayed and which data sets
+and presets exist (for the real-image grids and the commands that reproduce the runs).
+"""
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from genbench.io import atomic_write_text
+from genbench.metrics.display import FID, MetricDisplay, registry_displays
+from genbench.naming import safe_name as _safe  # the file name the runner gives a sampler's grid
 from genbench.report import plots
+from genbench.report.board import build_boards
+from genbench.report.cells import Board
+from genbench.report.columns import board_displays
+from genbench.report.export import results_csv, results_json
 from genbench.report.inputs import RunSet, load_curves, real_grid_png, run_command, select_runs
+from genbench.report.latex import to_latex
+from genbench.report.markdown import to_markdown
 from genbench.report.page import DatasetView, ModelView, PageInputs, render_page
-from genbench.report.tables import BASELINE, FEATURE_METRICS, Board, is_baseline, build_boards, prepared, table_records, to_latex, to_markdown
+from genbench.report.rows import prepared
+
+if TYPE_CHECKING:
+    from genbench.plugins import Registry
 
 OUTPUTS = ("index.html", "results.csv", "results.md", "results.tex", "results.json")
 
 
-def _model_views(board: Board, runset: RunSet, df: pd.DataFrame, baseline: str) -> list[ModelView]:
-    order: list[str] = []
+def _model_views(board: Board, runset: RunSet, df: pd.DataFrame) -> list[ModelView]:
+    order: dict[str, str] = {}  # model -> role, in the board's order
     for t in board.tables:
         for r in t.rows:
-            if r.role != "floor" and r.model not in order:
-                order.append(r.model)
+            if r.role != "floor":
+                order.setdefault(r.model, r.role)
     views = []
-    for model in order:
+    for model, role in order.items():
         ids = set(df.loc[(df["model"] == model) & (df["dataset"] == board.dataset), "run_id"])
         done = sorted((s for s in runset.done if s.get("run_id", Path(s["run_dir"]).name) in ids),
                       key=lambda s: (str(s.get("seed")), str(s.get("run_id"))))
@@ -44,7 +58,7 @@ def _model_views(board: Board, runset: RunSet, df: pd.DataFrame, baseline: str) 
                 break
         curves = {s.get("seed"): load_curves(s["run_dir"]) for s in done}
         png = plots.curves_png(curves) if curves else None
-        views.append(ModelView(model, "baseline" if is_baseline(model, baseline) else "model", seed, grids, png, len(done)))
+        views.append(ModelView(model, role, seed, grids, png, len(done)))
     return views
 
 
@@ -54,12 +68,7 @@ def _when(stamp: Any) -> str:
     return text.replace("T", " ").removesuffix("+00:00")
 
 
-def _safe(label: str) -> str:
-    """The file name the runner gives a sampler's grid (runner.draw_samples)."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-
-
-def _provenance(runset: RunSet) -> dict[str, Any]:
+def _provenance(runset: RunSet, displays: dict[str, MetricDisplay], registry: Registry) -> dict[str, Any]:
     df = prepared(runset.frame) if not runset.frame.empty else runset.frame
     runs, data, versions, groups = [], {}, defaultdict(int), defaultdict(list)
     first_rows = df.drop_duplicates("run_id").set_index("run_id") if not df.empty else pd.DataFrame()
@@ -85,10 +94,12 @@ def _provenance(runset: RunSet) -> dict[str, Any]:
                 v = None
         if v:
             versions[json.dumps(v, sort_keys=True)] += 1
-    commands = [run_command(m, d, seeds, p, json.loads(c), dev) for (m, d, p, dev, c), seeds in sorted(groups.items(), key=str)]
+    commands = [run_command(m, d, seeds, p, json.loads(c), registry, dev) for (m, d, p, dev, c), seeds in sorted(groups.items(), key=str)]
     extractors = []
     if not df.empty:
-        ext = df[(df["extractor"] != "") & (df["metric"].isin(FEATURE_METRICS) | df["metric"].str.endswith("_floor"))]
+        shown = board_displays(df, displays)
+        featured = df["metric"].map(lambda m: shown[m].per_extractor or shown[m].floor_of is not None)
+        ext = df[(df["extractor"] != "") & featured]
         for (ds, name, sha), g in ext.groupby(["dataset", "extractor", "extractor_sha256"], dropna=False):
             acc, dims = "", ""
             for d in g["details"]:
@@ -111,70 +122,60 @@ def _provenance(runset: RunSet) -> dict[str, Any]:
     }
 
 
-def _dataset_views(runset: RunSet, boards: dict[str, Board], baseline: str, data_root: str | None) -> list[DatasetView]:
-    df = prepared(runset.frame) if not runset.frame.empty else runset.frame
+def _dataset_views(runset: RunSet, boards: dict[str, Board], baseline: str | None, data_root: str | None,
+                   registry: Registry) -> list[DatasetView]:
+    df = prepared(runset.frame, baseline) if not runset.frame.empty else runset.frame
     views = []
     for name, board in boards.items():
         sub = df[df["dataset"] == name]
         cost = []
-        for extractor in sorted(sub.loc[sub["metric"] == "fid", "extractor"].unique()):
+        for extractor in sorted(sub.loc[sub["metric"] == FID, "extractor"].unique()):
             points = plots.cost_points(sub, extractor)
             if not points:
                 continue
-            fl = sub[(sub["metric"] == "fid_floor") & (sub["extractor"] == extractor)]
+            fl = sub[(sub["metric"] == f"{FID}_floor") & (sub["extractor"] == extractor)]
             sizes = pd.to_numeric(fl["n"], errors="coerce")
             floors = [(None if sizes.nunique() <= 1 else int(n), float(g["value"].mean()))
                       for n, g in fl.assign(n=sizes.fillna(-1)).groupby("n")]
-            cost.append((extractor, plots.quality_cost_png(points, floors, f"{name}: FID [{extractor}] against cost", baseline)))
+            cost.append((extractor, plots.quality_cost_png(points, floors, f"{name}: FID [{extractor}] against cost")))
         run_dirs = [s["run_dir"] for s in runset.done if s.get("dataset") == name and "run_dir" in s]
-        grid, why = real_grid_png(name, data_root=data_root, run_dirs=run_dirs)
-        views.append(DatasetView(board, cost, grid, why, _model_views(board, runset, df, baseline)))
+        grid, why = real_grid_png(name, registry, data_root=data_root, run_dirs=run_dirs)
+        views.append(DatasetView(board, cost, grid, why, _model_views(board, runset, df)))
     return views
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def write_report(reports_dir: str | Path = "reports", out_dir: str | Path | None = None,
                  models: list[str] | None = None, datasets: list[str] | None = None, runs: list[str] | None = None,
-                 baseline: str = BASELINE, data_root: str | None = None, command: str | None = None) -> Path:
+                 baseline: str | None = None, data_root: str | None = None, command: str | None = None, *,
+                 registry: Registry) -> Path:
     """Read ``reports_dir/runs`` (filtered by run ids, models, data sets; shell patterns allowed) and write
     index.html, results.csv (tidy rows), results.md, results.tex (leaderboards) and results.json into ``out_dir``
     (default ``reports_dir``).  Returns the path of index.html.
+
+    Rows whose ``role`` is "baseline" are shown as the baseline; ``baseline`` names one more model to show so
+    (runs written before rows carried a role).  ``registry``: the plugins whose metric displays, data sets and
+    presets the report uses.
     """
     reports_dir = Path(reports_dir)
     out = Path(out_dir) if out_dir else reports_dir
     runset = select_runs(reports_dir / "runs", runs=runs, models=models, datasets=datasets)
-    boards = build_boards(runset.frame, baseline)
-    prov = _provenance(runset)
+    displays = registry_displays(registry)
+    boards = build_boards(runset.frame, displays, baseline)
+    prov = _provenance(runset, displays, registry)
     filters = {k: v for k, v in (("runs", runs), ("models", models), ("datasets", datasets)) if v}
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     page = PageInputs(
-        datasets=_dataset_views(runset, boards, baseline, data_root), failed=runset.failed, runs=prov["runs"],
+        datasets=_dataset_views(runset, boards, baseline, data_root, registry), failed=runset.failed, runs=prov["runs"],
         commands=prov["commands"], versions=prov["versions"], extractors=prov["extractors"], data=prov["data"],
         report_command=command or f"genbench report --out {reports_dir}" + (f" --to {out_dir}" if out_dir else ""),
         generated=generated, filters=filters, n_done=len(runset.done),
     )
     files = {
-        "results.csv": runset.frame.to_csv(index=False),
+        "results.csv": results_csv(runset.frame),
         "results.md": "\n".join(to_markdown(b) for b in boards.values()) or "No finished runs.\n",
         "results.tex": (f"% {' '.join(page.report_command.split())}\n" + "\n".join(to_latex(b) for b in boards.values())) if boards
                        else "% no finished runs\n",
-        "results.json": json.dumps(_json_safe({
-            "generated": generated, "filters": filters,
-            "leaderboard": [r for b in boards.values() for r in table_records(b)],
-            "invalid": [i for b in boards.values() for i in b.invalid],
-            "failed": [{k: s.get(k) for k in ("run_id", "model", "dataset", "seed", "preset", "state", "error")} for s in runset.failed],
-            "commands": prov["commands"],
-            "rows": json.loads(runset.frame.to_json(orient="records")),
-        }), indent=1, ensure_ascii=False) + "\n",
+        "results.json": results_json(runset.frame, boards, runset.failed, prov["commands"], generated, filters),
         "index.html": render_page(page),
     }
     for name, text in files.items():

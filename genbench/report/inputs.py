@@ -1,4 +1,8 @@
-"""What the report reads: stored runs (filtered), their curves and configs, real test images."""
+"""What the report reads: stored runs (filtered), their curves and configs, real test images.
+
+A run folder's ``rows.json`` is its source of truth (typed values; ``rows.csv`` beside it is a copy
+for spreadsheets and is not read here).
+"""
 from __future__ import annotations
 
 import fnmatch
@@ -8,11 +12,14 @@ import logging
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from genbench.results import load_runs
+from genbench.results import rows_frame
+
+if TYPE_CHECKING:
+    from genbench.plugins import Registry
 
 log = logging.getLogger("genbench")
 
@@ -32,6 +39,24 @@ class RunSet:
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [s for s in self.statuses if s.get("state") != "done"]
+
+
+def read_rows(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The tidy rows one finished cell wrote (``rows.json``)."""
+    return json.loads((Path(run_dir) / "rows.json").read_text())
+
+
+def load_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Every finished run's rows (one frame, the runner's columns) and every run's status (done or
+    failed, with its error), in run-folder order."""
+    rows, statuses = [], []
+    for status_path in sorted(Path(runs_dir).glob("*/status.json")):
+        status = json.loads(status_path.read_text())
+        status["run_dir"] = str(status_path.parent)
+        statuses.append(status)
+        if status.get("state") == "done" and (status_path.parent / "rows.json").exists():
+            rows.extend(read_rows(status_path.parent))
+    return rows_frame(rows), statuses
 
 
 def _match(value: Any, patterns: list[str] | None) -> bool:
@@ -72,7 +97,7 @@ def load_curves(run_dir: str | Path) -> pd.DataFrame | None:
 
 
 def real_grid_png(
-    dataset: str, n: int = 100, data_root: str | None = None, run_dirs: list[str | Path] = ()
+    dataset: str, registry: Registry, n: int = 100, data_root: str | None = None, run_dirs: list[str | Path] = ()
 ) -> tuple[bytes | None, str]:
     """A 10-column grid of the first ``n`` test images of a data set, as PNG (or None and why not).
 
@@ -86,10 +111,9 @@ def real_grid_png(
     try:
         import torchvision.utils as vutils
 
-        from genbench.plugins import get_registry
-        from genbench.runner import resolve_dataset
+        from genbench.data.files import resolve_dataset
 
-        data = resolve_dataset(dataset, get_registry(), data_root).load()
+        data = resolve_dataset(dataset, registry, data_root).load()
         grid = vutils.make_grid(data.spec.to_unit(data.test[:n]), nrow=10, padding=1, pad_value=1.0)
         buf = io.BytesIO()
         vutils.save_image(grid, buf, format="png")
@@ -110,13 +134,11 @@ def _cli_value(value: Any) -> str:
     return str(value)
 
 
-def default_config(model: str, preset: str, dataset: str) -> dict[str, Any] | None:
+def default_config(model: str, preset: str, dataset: str, registry: Registry) -> dict[str, Any] | None:
     """The config a plain ``genbench run --preset`` would resolve (None when the model or data set is unknown here)."""
     try:
         from genbench.config import resolve_config
-        from genbench.plugins import get_registry
 
-        registry = get_registry()
         model_cls = registry.models.get(model)
         spec = registry.datasets.get(dataset).spec if dataset in registry.datasets else None
         if spec is None:
@@ -127,7 +149,7 @@ def default_config(model: str, preset: str, dataset: str) -> dict[str, Any] | No
 
 
 def run_command(model: str, dataset: str, seeds: list[Any], preset: str, config: dict[str, Any] | None,
-                device: str | None = None) -> str:
+                registry: Registry, device: str | None = None) -> str:
     """A ``genbench run`` command line that reproduces the cells (``--set`` for every non-preset value).
 
     Where the preset's defaults cannot be resolved here (unknown model, data from a path)
@@ -138,7 +160,7 @@ def run_command(model: str, dataset: str, seeds: list[Any], preset: str, config:
     if device:
         parts += ["--device", device]
     if config:
-        base = default_config(model, preset, dataset) or {}
+        base = default_config(model, preset, dataset, registry) or {}
         for key in sorted(config):
             if key not in base or base[key] != config[key]:
                 parts += ["--set", f"{key}={_cli_value(config[key])}"]

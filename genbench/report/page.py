@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from genbench.report.tables import FEATURE_METRICS, MISSING, Board, Table, arrow, spec_of
+from genbench.metrics.display import BITS_PER_DIM
+from genbench.report.cells import Board, Table
+from genbench.report.formatting import MISSING, arrow, cell_text, direction_words
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -126,7 +128,7 @@ def _table_html(t: Table) -> str:
     with_sampler = any(r.sampler for r in t.rows)
     head = "<th>model</th>" + ("<th>sampler</th>" if with_sampler else "") + "<th>seeds</th>"
     for c in t.columns:
-        direction = "higher is better" if c.higher is True else "lower is better" if c.higher is False else "no direction"
+        direction = direction_words(c)
         unit = (f"; unit: {c.unit}" if c.unit else "") + (f"; n = {c.n}" if c.n else "")
         head += f'<th title="{esc(c.metric)}: {direction}{esc(unit)}">{esc(c.title)}{esc(arrow(c))}</th>'
     # group consecutive rows of one model so per-model cells span the model's sampler rows
@@ -159,9 +161,9 @@ def _table_html(t: Table) -> str:
             if cell is None:
                 cells.append(f'<td class="num missing"{span} title="not measured for this model">{MISSING}</td>')
                 continue
-            cls = "num" + (" invalid" if cell.invalid else " best" if cell.best else "")
+            cls = "num" + (" invalid" if cell.invalid else f" {cell.mark}" if cell.mark else "")
             title = cell.note or (f"mean over {cell.seeds} seed(s)" + ("" if math.isnan(cell.ci) else "; ± 95% CI"))
-            text = esc(cell.text(spec_of(col).scale))
+            text = esc(cell_text(cell, col.scale))
             if cell.invalid:
                 text += " ⚠ invalid"
             cells.append(f'<td class="{cls}"{span} title="{esc(title)}">{text}</td>')
@@ -201,7 +203,7 @@ def _board_html(view: DatasetView) -> str:
     groups: dict[tuple[str, str], list[str]] = {}
     for t in b.tables:
         for c in t.columns:
-            if c.metric in FEATURE_METRICS or c.metric == "bits_per_dim":
+            if c.per_extractor or c.metric == BITS_PER_DIM:
                 groups.setdefault((c.n, c.reference, c.extractor), []).append(c.title)
     notes = [f"{esc(', '.join(titles))}: n = {esc(n) or '?'}" + (f" against {esc(ref)}" if ref else "")
              + (f", features from the {esc(ext)} extractor" if ext else "")

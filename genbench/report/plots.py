@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from genbench.metrics.display import FID, IMAGES_PER_SECOND
+from genbench.report.intervals import ci95, per_run
+
 DPI = 110
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
 
@@ -59,19 +62,19 @@ def pareto_front(points: list[CostPoint]) -> list[CostPoint]:
 
 
 def cost_points(df: pd.DataFrame, extractor: str) -> list[CostPoint]:
-    """Mean FID (with extractor ``extractor``) and mean seconds/image per (model, sampler) of one data set."""
-    from genbench.report.tables import ci95
-
-    fid = df[(df["metric"] == "fid") & (df["extractor"] == extractor)]
-    ips = df[df["metric"] == "images_per_second"]
+    """Mean FID over runs (with extractor ``extractor``) and mean seconds/image per (model, sampler) of one data set
+    (``df``: prepared rows, with their ``role``)."""
+    fid = df[(df["metric"] == FID) & (df["extractor"] == extractor)]
+    ips = df[df["metric"] == IMAGES_PER_SECOND]
     out = []
     for (model, sampler), g in fid.groupby(["model", "sampler"], sort=True):
         speed = ips[(ips["model"] == model) & (ips["sampler"] == sampler)]["value"].to_numpy(dtype=float)
         speed = speed[np.isfinite(speed) & (speed > 0)]
         if len(speed) == 0:
             continue
-        v = g["value"].to_numpy(dtype=float)
-        out.append(CostPoint(model, sampler, float(np.mean(1.0 / speed)), float(np.nanmean(v)), ci95(v)))
+        v = per_run(g).to_numpy(dtype=float)
+        role = "baseline" if (g["role"] == "baseline").any() else "model"
+        out.append(CostPoint(model, sampler, float(np.mean(1.0 / speed)), float(np.nanmean(v)), ci95(v), role))
     return out
 
 
@@ -138,8 +141,9 @@ def fid_axis_is_log(points: list[CostPoint], floors: list[tuple[int | None, floa
     return bool(fids) and min(fids) > 0 and max(fids) / min(fids) > LOG_FID_SPREAD
 
 
-def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, float]], title: str, baseline: str) -> bytes:
-    """FID against seconds per image (log x), one point per model and sampler, Pareto front as a step line."""
+def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, float]], title: str) -> bytes:
+    """FID against seconds per image (log x), one point per model and sampler (squares: baselines), Pareto front
+    as a step line."""
     fig = _figure(8.0, 4.2)
     ax = fig.add_subplot()
     models = sorted({p.model for p in points})
@@ -160,7 +164,7 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
     on_front = {(p.model, p.sampler) for p in front}
     in_legend: set[str] = set()
     for p in points:
-        marker = "s" if p.model == baseline or p.model.startswith(f"{baseline} [") else "o"
+        marker = "s" if p.role == "baseline" else "o"
         yerr = None if not math.isfinite(p.fid_ci) else [[p.fid_ci], [p.fid_ci]]
         ax.errorbar([p.seconds], [p.fid], yerr=yerr, fmt=marker, color=colour[p.model], ms=7 if (p.model, p.sampler) in on_front else 5,
                     mec="black" if (p.model, p.sampler) in on_front else colour[p.model], capsize=2, zorder=3,

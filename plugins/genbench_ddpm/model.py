@@ -1,7 +1,7 @@
 """DDPM as a genbench GenerativeModel: Algorithm 1 with EMA, Algorithm 2 / DDIM sampling, the VLB in nats.
 
 Images k/(K-1) in [0, 1] are mapped to [-1, 1] (Ho et al. section 3.3).  The exponential moving average
-of the weights ("ema" network) is what samples and what the bound is computed with.
+of the weights (``averaged["ema"]``) is what samples and what the bound is computed with.
 
 Recipe of the CPU presets (digits, 8x8): a 0.70M-parameter U-Net (ch 32, two levels, attention at 4x4 and
 in the middle), T = 1000 with the cosine schedule (the linear one spends most of its steps on nearly pure
@@ -15,22 +15,20 @@ about 32 TFLOP, minutes of CPU; DDIM-50 costs 1/20 of that).
 """
 from __future__ import annotations
 
-import hashlib
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
-
-from .ema import ema_copy, ema_decay, ema_update
-from .samplers import ancestral_sample, ddim_sample
-from .schedule import Schedule, q_sample
-from .unet import UNet, UNetConfig
-from .vlb import vlb_stratified
+from genbench.diffusion import (
+    Schedule, UNet, UNetConfig, ancestral_sample, ddim_sample, denoising_step, discretised_gaussian_nll,
+    lowest_resolution, sampler_name, sampler_nfe, vlb_stratified,
+)
+from genbench.nn.ema import averaged_copy, ema_decay, ema_update
+from genbench.nn.lr import warmup_cosine_lr
+from genbench.nn.seeding import content_generator
 
 
 @dataclass
@@ -66,8 +64,7 @@ class DDPM(GenerativeModel):
     name = "ddpm"
     description = "DDPM (Ho et al. 2020): eps-prediction U-Net, ancestral + DDIM sampling, VLB bits/dim"
     Config = DDPMConfig
-    likelihood = "bound"
-    likelihood_kind = "VLB"
+    likelihood = "VLB"
     supports_steps = True
     presets: dict[str, dict[str, Any]] = {
         "tiny": {
@@ -104,10 +101,7 @@ class DDPM(GenerativeModel):
         "quick" and "standard" (8x8 -> 4, 28x28 -> 14, 32x32 -> 16 with two levels); "paper" keeps 16x16."""
         values = super().preset_overrides(preset, data)
         if preset in ("quick", "standard"):
-            size = min(data.height, data.width)
-            for _ in range(len(values["ch_mult"]) - 1):
-                size = (size + 1) // 2
-            values["attn_resolutions"] = [size]
+            values["attn_resolutions"] = [lowest_resolution(data.height, data.width, len(values["ch_mult"]))]
         return values
 
     def __init__(self, config: DDPMConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
@@ -123,7 +117,7 @@ class DDPM(GenerativeModel):
         net = UNet(unet_cfg, (data.height, data.width)).to(self.device)
         self.networks = {"net": net}
         if c.ema_decay > 0:
-            self.networks["ema"] = ema_copy(net)
+            self.averaged = {"ema": averaged_copy(net)}
         self.optimizers = {"opt": torch.optim.Adam(net.parameters(), lr=c.lr)}
 
     # ------------------------------------------------------------------ helpers
@@ -134,29 +128,16 @@ class DDPM(GenerativeModel):
     @property
     def sampling_net(self) -> UNet:
         """The EMA weights if there are any (Ho et al. sample with the EMA), else the trained ones."""
-        return self.networks.get("ema", self.net)  # type: ignore[return-value]
+        return self.averaged.get("ema", self.net)  # type: ignore[return-value]
 
     def eps_fn(self, x: Tensor, t: Tensor) -> Tensor:
         """eps_theta(x_t, t) of the sampling network (x on the model's device, any batch)."""
         return self.sampling_net(x, t.to(self.device))
 
-    def train(self, mode: bool = True) -> None:
-        self.net.train(mode)
-        if "ema" in self.networks:
-            self.networks["ema"].train(False)  # the average is never trained; no dropout when it is used
-
-    def count_parameters(self) -> int:
-        """Parameters of the denoiser (the EMA copy is the same network, not extra capacity)."""
-        return sum(p.numel() for p in self.net.parameters())
-
     def lr_at(self, step: int) -> float:
         """Linear warm-up over ``warmup_steps``, then constant, or cosine-decayed to 10% at ``max_steps``."""
         c = self.config
-        lr = c.lr * min(1.0, (step + 1) / c.warmup_steps) if c.warmup_steps > 0 else c.lr
-        if c.lr_decay and c.max_steps and step >= c.warmup_steps:
-            frac = min(1.0, (step - c.warmup_steps) / max(1, c.max_steps - c.warmup_steps))
-            lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))
-        return lr
+        return warmup_cosine_lr(c.lr, step, c.warmup_steps, c.max_steps if c.lr_decay and c.max_steps else None)
 
     # ------------------------------------------------------------------ training
     def train_step(self, x: Tensor) -> dict[str, float]:
@@ -164,26 +145,19 @@ class DDPM(GenerativeModel):
         sqrt(1 - abar_t) eps, t)||^2 (Ho et al. eq. 14, L_simple), then the EMA update."""
         c = self.config
         x0 = x.to(self.device) * 2 - 1
-        t = torch.randint(0, c.T, (len(x0),), device=self.device)
-        eps = torch.randn_like(x0)
-        loss = F.mse_loss(self.net(q_sample(self.schedule, x0, t, eps), t), eps)
-        opt = self.optimizers["opt"]
-        for group in opt.param_groups:
-            group["lr"] = self.lr_at(self.step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), c.grad_clip) if c.grad_clip > 0 else torch.tensor(0.0)
-        opt.step()
-        if "ema" in self.networks:
-            ema_update(self.networks["ema"], self.net, ema_decay(c.ema_decay, self.step, c.ema_warmup))
-        return {"loss": float(loss.detach()), "grad_norm": float(gnorm)}
+        loss, gnorm = denoising_step(self.net, self.optimizers["opt"], self.schedule, x0, self.lr_at(self.step),
+                                     c.grad_clip)
+        if "ema" in self.averaged:
+            ema_update(self.averaged["ema"], self.net, ema_decay(self.step, c.ema_decay, c.ema_warmup))
+        return {"loss": float(loss), "grad_norm": float(gnorm)}
 
     # ------------------------------------------------------------------ sampling
     def sampler_name(self, steps: int | None) -> str:
-        if steps is None or steps >= self.config.T:
-            return f"ancestral-{self.config.T}"
-        eta = f", eta={self.config.ddim_eta:g}" if self.config.ddim_eta else ""
-        return f"DDIM-{steps}{eta}"
+        return sampler_name(self.config.T, steps, self.config.ddim_eta)
+
+    def nfe(self, steps: int | None) -> int:
+        """T for Algorithm 2, the number of DDIM time indices otherwise."""
+        return sampler_nfe(self.config.T, steps)
 
     def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Algorithm 2 (``steps`` None or >= T), else DDIM with ``steps`` evaluations; floats in [0, 1]."""
@@ -191,34 +165,29 @@ class DDPM(GenerativeModel):
         shape = (n, *self.data.shape)
         clip = 1.0 if c.clip_denoised else None
         if steps is None or steps >= c.T:
-            x, nfe = ancestral_sample(self.eps_fn, self.schedule, shape, generator=generator, device=self.device,
-                                      variance=c.variance, clip_x0=clip)
+            x, _ = ancestral_sample(self.eps_fn, self.schedule, shape, generator=generator, device=self.device,
+                                    variance=c.variance, clip_x0=clip)
         else:
-            x, nfe = ddim_sample(self.eps_fn, self.schedule, shape, steps, eta=c.ddim_eta, generator=generator,
-                                 device=self.device, clip_x0=clip)
-        self.last_nfe = nfe
+            x, _ = ddim_sample(self.eps_fn, self.schedule, shape, steps, eta=c.ddim_eta, generator=generator,
+                               device=self.device, clip_x0=clip)
         return ((x + 1) / 2).clamp(0, 1)
 
     # ------------------------------------------------------------------ likelihood
-    @staticmethod
-    def _content_generator(x: Tensor) -> torch.Generator:
-        """A generator seeded by the batch's content: the estimate of an image batch is reproducible and
-        evaluations of different checkpoints on the same batch share their t and noise draws."""
-        digest = hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).digest()
-        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
-
     def _bound(self, x: Tensor, strata: int) -> Tensor:
+        """The stratified bound with the discretised Gaussian L_0; t and noise from a generator seeded by the
+        batch's content (reproducible; checkpoints compared on the same batch share their draws)."""
         x0 = x.to(self.device) * 2 - 1
-        return vlb_stratified(self.eps_fn, self.schedule, x0, self.data.levels, strata, variance=self.config.variance,
-                              generator=self._content_generator(x), chunk=1024)
+        return vlb_stratified(self.eps_fn, self.schedule, x0, strata, discretised_gaussian_nll(self.data.levels),
+                              variance=self.config.variance, generator=content_generator(x),
+                              chunk=1024).to(torch.float32)
 
     def nll(self, x: Tensor) -> Tensor:
         """Negative VLB (Ho et al. eq. 5) in nats per image: L_T + L_0 exactly and an unbiased stratified
-        estimate of sum_{t>=2} L_{t-1} with ``vlb_strata`` draws of t (see ``vlb.vlb_stratified``)."""
+        estimate of sum_{t>=2} L_{t-1} with ``vlb_strata`` draws of t (``genbench.diffusion.vlb``)."""
         return self._bound(x, self.config.vlb_strata)
 
     def nll_estimates(self, x: Tensor) -> list[NLLEstimate]:
         """The same bound with ``test_vlb_strata`` strata (lower variance) for the reported bits/dim."""
         k = self.config.test_vlb_strata
-        return [NLLEstimate("VLB", self._bound(x, k), {"estimator": "stratified-t", "strata": k, "T": self.config.T,
-                                                       "variance": self.config.variance})]
+        return [NLLEstimate("VLB", self._bound(x, k), params={
+            "estimator": "stratified-t", "strata": k, "T": self.config.T, "variance": self.config.variance})]

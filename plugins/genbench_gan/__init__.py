@@ -1,8 +1,9 @@
 """genbench built-in plugin: gan — DCGAN (Radford et al. 2016) with a spectrally normalised
 discriminator (Miyato et al. 2018), hinge or non-saturating loss and an EMA generator for sampling.
 
-Modules: ``networks`` (G and D), ``losses`` (objectives), ``ema`` (weight averaging and
-BatchNorm re-estimation), ``model`` (the training step, sampling, presets).
+Modules: ``networks`` (G and D), ``losses`` (objectives), ``batchnorm`` (BatchNorm
+re-estimation for the averaged generator; the average itself is ``genbench.nn.ema``),
+``model`` (the training step, sampling, presets).
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ class IndependentCategorical(GenerativeModel):
         "standard": {"max_steps": 400},
     }
     likelihood = "exact"
-    likelihood_kind = "exact"
+    role = "baseline"
 
     def __init__(self, config: IndependentConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
         super().__init__(config, data, device)
@@ -60,7 +60,6 @@ class IndependentCategorical(GenerativeModel):
     def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         probs = self.log_probs().exp().float().cpu()
         idx = torch.multinomial(probs, n, replacement=True, generator=generator)  # (D, n)
-        self.last_nfe = 1
         return self.data.to_unit(idx.T.reshape(n, *self.data.shape)).to(self.device)
 
     def extra_state(self) -> dict:

@@ -1,9 +1,9 @@
 """genbench built-in plugin: latent diffusion (Rombach et al. 2022) with an LSGM-style bound (Vahdat et al. 2021).
 
-Modules, each with one job; the schedule, U-Net, samplers and EMA are imported from ``genbench_ddpm``:
-  (decoder)     the discrete likelihood over K levels comes from genbench_vae.likelihoods (shared, not copied)
+The schedule, U-Net, samplers, training loss and the diffusion bound (with a Gaussian L_0 on continuous latents)
+come from ``genbench.diffusion``; the EMA, learning-rate rule, discrete decoder likelihoods and content-seeded
+evaluation generator from ``genbench.nn``.  Modules, each with one job:
   autoencoder   the KL-f autoencoder: encoder -> Gaussian posterior, decoder -> likelihood parameters
-  latent_vlb    the diffusion bound on a continuous latent (Gaussian L_0)
   bound         reconstruction + negative entropy + latent cross-entropy (with the scale's change of variables)
   model         the GenerativeModel: two-stage training, sampling, likelihood, presets
 """

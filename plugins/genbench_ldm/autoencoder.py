@@ -5,7 +5,7 @@ Encoder: conv, then per level a residual block and a stride-2 convolution (log2 
 GroupNorm-SiLU-conv to 2 * z_channels maps: the mean and log-variance of q(z | x) = N(mu, diag sigma^2).
 Decoder: the mirror image with nearest-neighbour up-sampling back to the exact encoder sizes (so odd sizes like
 28 -> 14 -> 7 round-trip), ending in ``n_params`` outputs per sub-pixel: the parameters of the discrete
-likelihood p(x | z) (``genbench_vae.likelihoods``).  No attention: at 8x8..32x32 inputs the latents are at most 8x8.
+likelihood p(x | z) (``genbench.nn.discrete``).  No attention: at 8x8..32x32 inputs the latents are at most 8x8.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from genbench_ddpm.unet import group_norm
+from genbench.nn.layers import group_norm
 
 
 @dataclass(frozen=True)

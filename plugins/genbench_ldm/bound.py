@@ -12,9 +12,10 @@ number of latent dimensions, so
 
     -log p_z(z) = -log p_u(s z) - d log s <= VLB_u(s z) - d log s,
 
-with VLB_u the diffusion's bound on a continuous u (``latent_vlb``).  The sum of the last two terms is an
-estimate of KL(q(z | x) || p_z) >= 0 plus the diffusion's own bound gap; every term is estimated with one z ~ q
-per image (and the diffusion's stratified draws of t), so the total is an unbiased estimate of a valid bound.
+with VLB_u the diffusion's bound on a continuous u (``genbench.diffusion.vlb`` with the Gaussian L_0 of
+``genbench.diffusion.decoders.gaussian_nll``).  The sum of the last two terms is an estimate of
+KL(q(z | x) || p_z) >= 0 plus the diffusion's own bound gap; every term is estimated with one z ~ q per image
+(and the diffusion's stratified draws of t), so the total is an unbiased estimate of a valid bound.
 """
 from __future__ import annotations
 

@@ -3,11 +3,11 @@
 Training runs in two stages inside one budget (the runner's ``max_steps`` / ``max_minutes``):
 
 1. steps < ``ae_fraction`` of the budget: the "KL-f" autoencoder (``autoencoder``), loss per image
-   E_q[-log p(x | z)] + kl_weight * KL(q(z | x) || N(0, I)) with a discrete decoder (``genbench_vae.likelihoods``);
+   E_q[-log p(x | z)] + kl_weight * KL(q(z | x) || N(0, I)) with a discrete decoder (``genbench.nn.discrete``);
 2. the rest: the autoencoder is frozen; at the first step of this stage the scale factor s = 1 / std(z) is
    estimated from that batch's posterior draws (Rombach et al. section 4.3.2) and kept; a DDPM (epsilon
    prediction, Ho et al. Algorithm 1, with an EMA) is trained on u = s z, z ~ q(z | x).  The U-Net, schedule,
-   samplers and EMA are the DDPM plugin's (``genbench_ddpm``).
+   samplers, training loss and bound come from ``genbench.diffusion``, the EMA from ``genbench.nn``.
 
 Sampling: u_T ~ N(0, I), ancestral (Algorithm 2) or DDIM in latent space with the EMA network, z = u / s, then
 one decoder pass; the image is the decoder's mean (Rombach et al. decode deterministically), or a draw from
@@ -15,26 +15,26 @@ p(x | z) with ``decode="sample"``.  NFE = diffusion steps + 1 decoder evaluation
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
-from genbench_ddpm.ema import ema_copy, ema_decay, ema_update
-from genbench_ddpm.samplers import ancestral_sample, ddim_sample
-from genbench_ddpm.schedule import Schedule, q_sample
-from genbench_ddpm.unet import UNet, UNetConfig
+from genbench.diffusion import (
+    Schedule, UNet, UNetConfig, ancestral_sample, ddim_sample, denoising_step, gaussian_nll, lowest_resolution,
+    sampler_name, sampler_nfe, vlb_stratified,
+)
+from genbench.nn.discrete import make_likelihood
+from genbench.nn.ema import averaged_copy, ema_decay, ema_update
+from genbench.nn.lr import warmup_cosine_lr
+from genbench.nn.seeding import content_generator
 
 from .autoencoder import AutoencoderConfig, Decoder, Encoder, gaussian_neg_entropy, kl_to_standard_normal
 from .bound import BoundTerms, combine
-from .latent_vlb import continuous_vlb_stratified
-from genbench_vae.likelihoods import make_likelihood  # the VAE plugin's discrete decoders, shared
 
 
 @dataclass
@@ -53,7 +53,7 @@ class LDMConfig(ModelConfig):
     decode: str = "mean"  # how samples leave the decoder: "mean" of p(x|z), or "sample" from it
     # the split of the training budget: the first ae_fraction of max_steps (and of max_minutes) is stage 1
     ae_fraction: float = 0.3
-    # stage 2: DDPM on the scaled latents (fields as in genbench_ddpm.DDPMConfig)
+    # stage 2: DDPM on the scaled latents (fields as in the ddpm plugin's DDPMConfig)
     T: int = 1000
     schedule: str = "linear"
     ch: int = 64
@@ -82,8 +82,7 @@ class LatentDiffusion(GenerativeModel):
     name = "ldm"
     description = "latent diffusion (Rombach et al. 2022): KL-f autoencoder + latent DDPM, DDIM; LSGM-style ELBO"
     Config = LDMConfig
-    likelihood = "bound"
-    likelihood_kind = "ELBO"
+    likelihood = "ELBO"
     supports_steps = True
     presets: dict[str, dict[str, Any]] = {
         "tiny": {
@@ -139,10 +138,7 @@ class LatentDiffusion(GenerativeModel):
         self.schedule = Schedule.make(c.schedule, c.T)
         attn = c.attn_resolutions
         if attn is None:  # self-attention at the lowest resolution the U-Net reaches on these latents
-            size = min(lh, lw)
-            for _ in range(len(c.ch_mult) - 1):
-                size = (size + 1) // 2
-            attn = [size]
+            attn = [lowest_resolution(lh, lw, len(c.ch_mult))]
         encoder = Encoder(self.ae_cfg).to(self.device)
         decoder = Decoder(self.ae_cfg, (data.height, data.width)).to(self.device)
         unet = UNet(UNetConfig(in_channels=self.ae_cfg.z_channels, ch=c.ch, ch_mult=tuple(c.ch_mult),
@@ -150,7 +146,7 @@ class LatentDiffusion(GenerativeModel):
                                dropout=c.dropout), (lh, lw)).to(self.device)
         self.networks = {"encoder": encoder, "decoder": decoder, "unet": unet}
         if c.ema_decay > 0:
-            self.networks["ema"] = ema_copy(unet)
+            self.averaged = {"ema": averaged_copy(unet)}
         self.optimizers = {
             "ae": torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=c.ae_lr),
             "diffusion": torch.optim.Adam(unet.parameters(), lr=c.lr),
@@ -168,7 +164,7 @@ class LatentDiffusion(GenerativeModel):
 
     @property
     def sampling_net(self) -> UNet:
-        return self.networks.get("ema", self.networks["unet"])  # type: ignore[return-value]
+        return self.averaged.get("ema", self.networks["unet"])  # type: ignore[return-value]
 
     def eps_fn(self, u: Tensor, t: Tensor) -> Tensor:
         """eps_theta(u_t, t) of the sampling (EMA) network."""
@@ -179,12 +175,8 @@ class LatentDiffusion(GenerativeModel):
         self.networks["encoder"].train(mode and not frozen_ae)
         self.networks["decoder"].train(mode and not frozen_ae)
         self.networks["unet"].train(mode)
-        if "ema" in self.networks:
-            self.networks["ema"].train(False)
-
-    def count_parameters(self) -> int:
-        """Autoencoder + denoiser (the EMA copy is not extra capacity)."""
-        return sum(p.numel() for k in ("encoder", "decoder", "unet") for p in self.networks[k].parameters())
+        for avg in self.averaged.values():
+            avg.train(False)
 
     def stage1_done(self) -> bool:
         """Whether stage 1 has used its share of the budget: ``ae_fraction`` of max_steps or of max_minutes."""
@@ -196,12 +188,8 @@ class LatentDiffusion(GenerativeModel):
     def diffusion_lr(self) -> float:
         """Linear warm-up, then constant or cosine-decayed to 10% over the diffusion stage's share of max_steps."""
         c = self.config
-        j = self.step - self.ae_steps
-        lr = c.lr * min(1.0, (j + 1) / c.warmup_steps) if c.warmup_steps > 0 else c.lr
-        if c.lr_decay and c.max_steps and j >= c.warmup_steps:
-            total = max(1, c.max_steps - self.ae_steps - c.warmup_steps)
-            lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (j - c.warmup_steps) / total)))
-        return lr
+        total = c.max_steps - self.ae_steps if c.lr_decay and c.max_steps else None
+        return warmup_cosine_lr(c.lr, self.step - self.ae_steps, c.warmup_steps, total)
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Images in [0, 1] -> (mean, logvar) of q(z | x); the encoder sees 2 x - 1."""
@@ -250,28 +238,19 @@ class LatentDiffusion(GenerativeModel):
             self.scale = float(1.0 / z.flatten().std().clamp(min=1e-8))
             self.latent_bound = float((self.scale * z).abs().max())
         u = self.scale * z
-        t = torch.randint(0, c.T, (len(u),), device=self.device)
-        eps = torch.randn_like(u)
         net = self.networks["unet"]
-        loss = F.mse_loss(net(q_sample(self.schedule, u, t, eps), t), eps)
-        opt = self.optimizers["diffusion"]
-        for group in opt.param_groups:
-            group["lr"] = self.diffusion_lr()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if c.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), c.grad_clip)
-        opt.step()
-        if "ema" in self.networks:
-            ema_update(self.networks["ema"], net, ema_decay(c.ema_decay, self.step - self.ae_steps, c.ema_warmup))
-        return {"loss": float(loss.detach()), "stage": 2.0}
+        loss, _ = denoising_step(net, self.optimizers["diffusion"], self.schedule, u, self.diffusion_lr(), c.grad_clip)
+        if "ema" in self.averaged:
+            ema_update(self.averaged["ema"], net, ema_decay(self.step - self.ae_steps, c.ema_decay, c.ema_warmup))
+        return {"loss": float(loss), "stage": 2.0}
 
     # ------------------------------------------------------------------ sampling
     def sampler_name(self, steps: int | None) -> str:
-        if steps is None or steps >= self.config.T:
-            return f"ancestral-{self.config.T}"
-        eta = f", eta={self.config.ddim_eta:g}" if self.config.ddim_eta else ""
-        return f"DDIM-{steps}{eta}"
+        return sampler_name(self.config.T, steps, self.config.ddim_eta)
+
+    def nfe(self, steps: int | None) -> int:
+        """The diffusion sampler's evaluations + one decoder pass."""
+        return sampler_nfe(self.config.T, steps) + 1
 
     def sample_latents(self, n: int, steps: int | None = None, generator: torch.Generator | None = None) -> tuple[Tensor, int]:
         """Scaled latents u_0 (n, *latent_shape) by Algorithm 2 (``steps`` None or >= T) or DDIM.  Returns
@@ -301,28 +280,22 @@ class LatentDiffusion(GenerativeModel):
         return self.data.to_unit(self.lik.sample(params, uni))
 
     def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
-        u, nfe = self.sample_latents(n, steps, generator)
-        self.last_nfe = nfe + 1  # + one decoder pass
+        u, _ = self.sample_latents(n, steps, generator)
         return self.decode(u, generator).clamp(0, 1)
 
     # ------------------------------------------------------------------ likelihood
-    @staticmethod
-    def _content_generator(x: Tensor) -> torch.Generator:
-        """Seeded by the batch's content: the bound of a batch is reproducible, and checkpoints compared on the
-        same validation batch share their z, t and noise draws."""
-        digest = hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).digest()
-        return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
-
     def bound_terms(self, x: Tensor, strata: int | None = None, generator: torch.Generator | None = None) -> BoundTerms:
-        """The three terms of the bound (``bound``) per image, one z ~ q(z | x) per image and ``strata`` t-strata."""
-        gen = generator or self._content_generator(x)
+        """The three terms of the bound (``bound``) per image, one z ~ q(z | x) per image and ``strata`` t-strata.
+        Without ``generator`` the draws come from one seeded by the batch's content: the bound of a batch is
+        reproducible, and checkpoints compared on the same validation batch share their z, t and noise draws."""
+        gen = generator or content_generator(x)
         levels = self.data.to_levels(x).to(self.device)
         mean, logvar = self.encode(x)
         z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen).to(self.device)
         rec = -self.lik.log_prob(self.networks["decoder"](z), levels).flatten(1).sum(1)
         scale = self.scale or 1.0
-        vlb = continuous_vlb_stratified(self.eps_fn, self.schedule, scale * z, strata or self.config.vlb_strata,
-                                        variance=self.config.variance, generator=gen, chunk=1024)
+        vlb = vlb_stratified(self.eps_fn, self.schedule, scale * z, strata or self.config.vlb_strata, gaussian_nll,
+                             variance=self.config.variance, generator=gen, chunk=1024)
         return combine(rec, gaussian_neg_entropy(logvar), vlb, scale, self.latent_dims)
 
     def nll(self, x: Tensor) -> Tensor:
@@ -334,7 +307,7 @@ class LatentDiffusion(GenerativeModel):
         prior log-density is itself replaced by the diffusion's VLB, as in LSGM)."""
         k = self.config.test_vlb_strata
         terms = self.bound_terms(x, k)
-        return [NLLEstimate("ELBO", terms.total.float(), {
+        return [NLLEstimate("ELBO", terms.total.float(), params={
             "bound": "LSGM: E_q[-log p(x|z)] + E_q[log q(z|x)] + E_q[VLB_diffusion(s z)] - d log s",
             "prior": "latent DDPM VLB", "estimator": "1 z per image, stratified-t", "strata": k, "T": self.config.T,
             "scale_factor": self.scale, "latent_dims": self.latent_dims, "decoder": self.lik.name,

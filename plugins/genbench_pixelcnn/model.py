@@ -10,7 +10,8 @@ Training minimises its mean over a batch (divided by D so the loss reads in nats
 With ``ema_decay`` > 0 the likelihood, samples and completions come from a Polyak (exponential moving)
 average of the weights, as PixelCNN++ evaluates its models (Salimans et al. 2017, Sec. 3): the average
 of a noisy, quickly overfitting trajectory is a better model than any one point of it.  The average is
-``torch.optim.swa_utils.AveragedModel`` and is checkpointed with the network.
+``genbench.nn.ema`` without warm-up whose first update copies the weights (the arithmetic of
+``torch.optim.swa_utils.AveragedModel`` with its EMA function); it lives in ``averaged["ema"]``.
 """
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from genbench import DataSpec, GenerativeModel, ModelConfig
+from genbench.nn.ema import averaged_copy, ema_decay, ema_update
 from genbench_pixelcnn.masks import freeze_masks
 from genbench_pixelcnn.network import GatedPixelCNN
 from genbench_pixelcnn.sampler import sample_fast, sample_naive
@@ -65,12 +66,12 @@ class PixelCNN(GenerativeModel):
     description = "gated PixelCNN (van den Oord et al. 2016): exact likelihood, autoregressive sampling, completion"
     Config = PixelCNNConfig
     likelihood = "exact"
-    likelihood_kind = "exact"
     supports_steps = False
     presets = {
         # contract/unit tests: a few seconds on each contract spec, CPU
         "tiny": {"channels": 6, "layers": 2, "kernel_size": 3, "first_kernel_size": 3, "head_channels": 6,
-                 "max_steps": 2, "eval_every": 1, "batch_size": 8, "n_samples": 8, "sample_batch_size": 8},
+                 "max_steps": 2, "eval_every": 1, "batch_size": 8, "n_samples": 8, "sample_batch_size": 8,
+                 "ema_decay": 0.9},
         # a few minutes on 2 CPU cores
         "quick": {"channels": 32, "layers": 5, "head_channels": 64, "max_steps": 1500, "max_minutes": 3.0,
                   "eval_every": 100},
@@ -79,7 +80,7 @@ class PixelCNN(GenerativeModel):
         # every ~1000 steps move the validation optimum to ~1500 steps (1.752 vs 1.790 bits/dim), where
         # the samples are better too (FID ~3.3x the floor vs ~4.6x).  A short-horizon weight average
         # (EMA 0.99, ~100 steps) smooths the last steps' noise: validation 1.743-1.747 and FID ~2.6-3.0x
-        # at the optimum on two seeds (bench/results/pixelcnn_curves.md, GPU sweep); 0.998 averaged too
+        # at the optimum on two seeds (a GPU sweep of 28 configurations, bench/grids/pixelcnn_curve.toml); 0.998 averaged too
         # far back and hurt the samples
         "standard": {"channels": 64, "layers": 8, "head_channels": 256, "max_steps": 2000, "max_minutes": 6.0,
                      "eval_every": 100, "dropout": 0.5, "lr_decay": 0.9993, "ema_decay": 0.99},
@@ -97,10 +98,9 @@ class PixelCNN(GenerativeModel):
             head_channels=config.head_channels, dropout=config.dropout,
         ).to(self.device)
         self.networks = {"net": self.net}
-        self.ema: AveragedModel | None = None
         if config.ema_decay > 0:
-            self.ema = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-            self.networks["ema"] = self.ema
+            self.averaged = {"ema": averaged_copy(self.net)}
+        self.ema_updates = 0
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.optimizers = {"opt": self.opt}
         self.sched = torch.optim.lr_scheduler.ExponentialLR(self.opt, gamma=config.lr_decay)
@@ -109,16 +109,7 @@ class PixelCNN(GenerativeModel):
     @property
     def eval_net(self) -> GatedPixelCNN:
         """The network that scores and samples: the weight average when ``ema_decay`` > 0, else the trained one."""
-        return self.ema.module if self.ema is not None else self.net  # type: ignore[return-value]
-
-    def train(self, mode: bool = True) -> None:
-        self.net.train(mode)
-        if self.ema is not None:
-            self.ema.train(False)  # the average is never trained: no dropout when it scores or samples
-
-    def count_parameters(self) -> int:
-        """Parameters of the network (the weight average is the same network, not extra capacity)."""
-        return sum(p.numel() for p in self.net.parameters())
+        return self.averaged.get("ema", self.net)  # type: ignore[return-value]
 
     def log_probs(self, x: Tensor) -> Tensor:
         """log p(x_{c,i,j} = k | x_{<(c,i,j)}) for every level k: (B, C, K, H, W), normalised over K."""
@@ -141,8 +132,10 @@ class PixelCNN(GenerativeModel):
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
         self.opt.step()
         self.sched.step()
-        if self.ema is not None:
-            self.ema.update_parameters(self.net)
+        if "ema" in self.averaged:  # the first update copies the weights (decay 0), then a fixed decay
+            decay = ema_decay(self.ema_updates, self.config.ema_decay, warmup=False) if self.ema_updates else 0.0
+            ema_update(self.averaged["ema"], self.net, decay)
+            self.ema_updates += 1
         loss = float(nats.detach())
         return {"loss": loss, "bits_per_dim": loss / math.log(2.0)}
 
@@ -150,12 +143,14 @@ class PixelCNN(GenerativeModel):
     def sampler_name(self, steps: int | None) -> str:
         return f"autoregressive-{self.config.sampler}"
 
+    def nfe(self, steps: int | None) -> int:
+        """One network evaluation per sub-pixel: C*H*W."""
+        return self.data.dims
+
     def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """n images, one sub-pixel at a time (NFE = C*H*W per image)."""
         with self._sampling():
-            x = SAMPLERS[self.config.sampler](self.eval_net, n, self.data.shape, generator, self.device)
-        self.last_nfe = self.data.dims
-        return x
+            return SAMPLERS[self.config.sampler](self.eval_net, n, self.data.shape, generator, self.device)
 
     def complete(self, x: Tensor, mask: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Inpainting/completion: keep the sub-pixels of ``x`` where ``mask`` is True, sample the rest.
@@ -170,8 +165,13 @@ class PixelCNN(GenerativeModel):
         with self._sampling():
             out = SAMPLERS[self.config.sampler](self.eval_net, len(x), self.data.shape, generator, self.device,
                                                 known=known, mask=mask)
-        self.last_nfe = int((~mask).any(0).sum())
         return out
+
+    def completion_nfe(self, mask: Tensor) -> int:
+        """Network evaluations per image of ``complete(x, mask)``: the sub-pixels unknown in some image."""
+        mask = mask.to(torch.bool)
+        mask = mask.expand(torch.broadcast_shapes(mask.shape, (1, *self.data.shape)))
+        return int((~mask).any(0).sum())
 
     @contextmanager
     def _sampling(self) -> Iterator[None]:
@@ -186,8 +186,9 @@ class PixelCNN(GenerativeModel):
             torch.set_num_threads(threads)
 
     def extra_state(self) -> dict[str, Any]:
-        return {"scheduler": self.sched.state_dict()}
+        return {"scheduler": self.sched.state_dict(), "ema_updates": int(self.ema_updates)}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         if "scheduler" in state:
             self.sched.load_state_dict(state["scheduler"])
+        self.ema_updates = int(state.get("ema_updates", 0))

@@ -1,8 +1,9 @@
 """genbench built-in plugin: a convolutional VAE with a discrete decoder (ELBO and IWAE-k bounds).
 
-Modules: ``networks`` (encoder/decoder), ``likelihoods`` (categorical and discretised
-logistic over the data's K levels), ``bounds`` (ELBO, IWAE-k), ``model`` (the
-GenerativeModel).  Registered through the ``genbench`` entry-point group.
+Modules: ``networks`` (encoder/decoder), ``priors`` (standard normal, learned mixture),
+``bounds`` (ELBO, IWAE-k), ``model`` (the GenerativeModel).  The decoder likelihoods
+(categorical and discretised logistic over the data's K levels) are ``genbench.nn.discrete``.
+Registered through the ``genbench`` entry-point group.
 """
 from __future__ import annotations
 

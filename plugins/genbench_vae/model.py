@@ -2,12 +2,12 @@
 
 Kingma & Welling 2014 (auto-encoding variational Bayes) with a convolutional
 encoder/decoder (``networks``), a discrete decoder likelihood over the data's K
-levels (``likelihoods``) and the ELBO / IWAE-k bounds (``bounds``).
+levels (``genbench.nn.discrete``) and the ELBO / IWAE-k bounds (``bounds``).
 
 * ``nll(x)`` = -ELBO in nats per image (kind "ELBO"): the reconstruction term
   averaged over ``elbo_samples`` reparameterised draws, the KL in closed form.
 * ``nll_estimates(x)`` adds -L_k, the IWAE bound with ``iwae_k`` importance samples
-  (Burda et al. 2016, eq. 8), kind "IWAE" with params {"k": k}.
+  (Burda et al. 2016, eq. 8), kind "IWAE" labelled "IWAE-k", with params {"k": k}.
 * ``prior``: "standard" N(0, I) or "mixture", a learned mixture of ``prior_components``
   Gaussians (``priors``) that follows the aggregate posterior and so removes the prior
   holes that cost FID; with it the KL term is the unbiased one-draw estimate at the
@@ -19,18 +19,17 @@ levels (``likelihoods``) and the ELBO / IWAE-k bounds (``bounds``).
   to 1 over ``kl_warmup_steps``; the reported bounds always use weight 1.
 
 Evaluation noise (eps for the bounds) comes from a private CPU generator seeded by
-``eval_seed`` and the batch's pixels, so ``nll`` is deterministic, leaves the
-training RNG alone, and different batches get different draws.
+``eval_seed`` and the batch's pixels (``genbench.nn.seeding``), so ``nll`` is deterministic,
+leaves the training RNG alone, and different batches get different draws.
 
-Presets: "quick" and "standard" use the mixture prior.  On digits (bench/vae.py curve, 4000
-steps, dropout 0.4) the N(0, I) prior's decoded draws stay at FID ~20-24 (about 6x the floor)
+Presets: "quick" and "standard" use the mixture prior.  On digits (bench/grids/vae_curve.toml and
+vae_curve_normal_prior.toml, 4000 steps, dropout 0.4) the N(0, I) prior's decoded draws stay at FID ~20-24 (about 6x the floor)
 while its validation ELBO is as good (1.883 vs 1.860 bits/dim); the learned mixture brings
 the validation-selected draws to ~5-6 (about 1.7x).  The stronger dropout moves the
 validation optimum later, where both the bound and the samples are better.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +37,10 @@ import torch
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
+from genbench.nn.discrete import DiscreteLikelihood, make_likelihood
+from genbench.nn.seeding import content_generator
 
 from .bounds import elbo_terms, iwae_bound, reparameterise
-from .likelihoods import DiscreteLikelihood, make_likelihood
 from .networks import Decoder, Encoder
 from .priors import make_prior
 
@@ -72,8 +72,7 @@ class VAE(GenerativeModel):
     name = "vae"
     description = "convolutional VAE, discrete decoder (categorical / discretised logistic); -ELBO and IWAE-k bounds"
     Config = VAEConfig
-    likelihood = "bound"
-    likelihood_kind = "ELBO"
+    likelihood = "ELBO"
     supports_steps = False
     presets: dict[str, dict[str, Any]] = {
         "tiny": {"max_steps": 2, "batch_size": 8, "eval_every": 2, "n_samples": 8, "sample_batch_size": 8,
@@ -143,9 +142,9 @@ class VAE(GenerativeModel):
         return self.lik.log_likelihood(params, lv).reshape(m, b)
 
     def _eval_generator(self, levels: Tensor, salt: int) -> torch.Generator:
-        digest = hashlib.sha256(levels.detach().to("cpu", torch.int64).numpy().tobytes()).digest()
-        seed = (int.from_bytes(digest[:7], "little") + 1_000_003 * self.config.eval_seed + salt) % 2**62
-        return torch.Generator().manual_seed(seed)
+        """Seeded by the batch's levels, ``eval_seed`` and ``salt`` (1: the ELBO, 2: IWAE)."""
+        return content_generator(levels.to(torch.int64), salt=1_000_003 * self.config.eval_seed + salt, nbytes=7,
+                                 modulus=2**62)
 
     def _eps(self, gen: torch.Generator, *shape: int) -> Tensor:
         return torch.randn(*shape, generator=gen).to(self.device)
@@ -183,8 +182,8 @@ class VAE(GenerativeModel):
 
     def nll_estimates(self, x: Tensor) -> list[NLLEstimate]:
         k = self.config.iwae_k
-        return [NLLEstimate("ELBO", self.nll(x), {"samples": self.config.elbo_samples}),
-                NLLEstimate("IWAE", -self.iwae(x, k), {"k": k})]
+        return [NLLEstimate("ELBO", self.nll(x), params={"samples": self.config.elbo_samples}),
+                NLLEstimate("IWAE", -self.iwae(x, k), label=f"IWAE-{k}", params={"k": k})]
 
     # ------------------------------------------------------------------ training
     def train_step(self, x: Tensor) -> dict[str, float]:
@@ -214,14 +213,12 @@ class VAE(GenerativeModel):
     def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
         """Decode z ~ p(z) and draw x ~ p(x|z) (or take its mode); one decoder pass per image."""
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
-        out = self.decode(self.prior.sample(n, gen), gen)
-        self.last_nfe = 1
-        return out
+        return self.decode(self.prior.sample(n, gen), gen)
 
     def decode(self, z: Tensor, generator: torch.Generator) -> Tensor:
         """Images in [0, 1] from latents ``z`` (n, L): x ~ p(x|z) with uniforms from ``generator`` when
         ``sample_mode`` is "draw", else the decoder's mode.  ``sample`` decodes prior draws; decoding posterior
-        draws z ~ q(z|x) instead separates the decoder's quality from the prior's fit (bench/vae.py curve)."""
+        draws z ~ q(z|x) instead separates the decoder's quality from the prior's fit."""
         n = len(z)
         u = torch.rand(n, *self.data.shape, generator=generator) if self.config.sample_mode == "draw" else None
         out = []

@@ -1,4 +1,5 @@
-"""A user's .npz file or PNG folder: good data loads exactly, bad data gives one-line DataErrors."""
+"""A user's .npz file or image folder: good data loads exactly, bad data gives one-line DataErrors; the
+training data set and `genbench fid` read the same formats with the same reader."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 from PIL import Image
 
 from genbench.data import DataError
-from genbench.data.files import ImageFolderDataset, NpzDataset, dataset_from_path
+from genbench.data.files import ImageFolderDataset, NpzDataset, dataset_from_path, load_image_set
 
 
 def one_line_error(dataset, *needles: str) -> str:
@@ -56,8 +57,8 @@ def test_npz_not_an_npz(tmp_path):
 
 def test_npz_wrong_keys(tmp_path):
     path = tmp_path / "k.npz"
-    np.savez(path, images=np.zeros((5, 4, 4), np.uint8))
-    one_line_error(NpzDataset(path), "'train' and 'test'", "images")
+    np.savez(path, a=np.zeros((5, 4, 4), np.uint8), b=np.zeros((5, 4, 4), np.uint8))
+    one_line_error(NpzDataset(path), "'train' and 'test'", "'a', 'b'", "samples, x, images")
 
 
 def test_npz_empty_array(tmp_path):
@@ -90,10 +91,28 @@ def test_npz_negative_values(tmp_path):
     one_line_error(NpzDataset(path), "negative")
 
 
-def test_npz_channels_last(tmp_path):
-    path = tmp_path / "c.npz"
-    np.savez(path, x=np.zeros((10, 8, 8, 3), np.uint8))
-    one_line_error(NpzDataset(path), "channels-last")
+def test_npz_channels_last_and_any_image_key_load(tmp_path):
+    x = np.random.default_rng(4).integers(0, 256, size=(10, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "c.npz", images=x)
+    data = NpzDataset(tmp_path / "c.npz").load()
+    assert data.spec.shape == (3, 8, 8)
+    got = torch.cat([data.train, data.val, data.test]).permute(0, 2, 3, 1).reshape(10, -1).numpy()
+    assert sorted(map(bytes, got)) == sorted(map(bytes, x.reshape(10, -1)))
+    np.savez(tmp_path / "only.npz", mine=x, y=np.zeros(10, np.int64))  # the only image array, with labels
+    labelled = NpzDataset(tmp_path / "only.npz").load()
+    assert labelled.has_labels and labelled.num_classes == 1 and labelled.sizes["train"] == 8
+
+
+def test_dataset_and_fid_reader_see_the_same_pixels(tmp_path):
+    x = np.random.default_rng(5).integers(0, 256, size=(12, 5, 6, 3), dtype=np.uint8)
+    write_pngs(tmp_path / "f", x, "RGB")
+    Image.fromarray(x[0]).save(tmp_path / "f" / "extra.jpg")  # any image format PIL reads
+    folder = ImageFolderDataset(tmp_path / "f").load()
+    imgs = load_image_set(str(tmp_path / "f"))
+    assert imgs.n == 13 and imgs.shape == folder.spec.shape == (3, 5, 6)
+    as_set = (next(imgs.batches(100)) * 255).round().to(torch.uint8)
+    as_data = torch.cat([folder.train, folder.val, folder.test])
+    assert sorted(map(bytes, as_set.numpy())) == sorted(map(bytes, as_data.numpy()))
 
 
 def test_npz_labels_for_one_split_only(tmp_path):
@@ -135,10 +154,10 @@ def test_folder_missing(tmp_path):
     one_line_error(ImageFolderDataset(tmp_path / "absent"), "not found")
 
 
-def test_folder_without_pngs(tmp_path):
+def test_folder_without_images(tmp_path):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "a.txt").write_text("x")
-    one_line_error(ImageFolderDataset(tmp_path / "d"), "no .png files")
+    one_line_error(ImageFolderDataset(tmp_path / "d"), "no image files", ".png")
 
 
 def test_folder_mixed_sizes(tmp_path):
@@ -147,7 +166,9 @@ def test_folder_mixed_sizes(tmp_path):
     one_line_error(ImageFolderDataset(tmp_path / "d"), "zzz.png", "one size")
 
 
-def test_folder_mixed_grey_and_rgb(tmp_path):
-    write_pngs(tmp_path / "d", [np.zeros((4, 4), np.uint8)] * 3, "L")
+def test_folder_mixed_grey_and_rgb_is_read_as_rgb(tmp_path):
+    write_pngs(tmp_path / "d", [np.full((4, 4), 7, np.uint8)] * 3, "L")
     Image.fromarray(np.zeros((4, 4, 3), np.uint8), mode="RGB").save(tmp_path / "d" / "zzz.png")
-    one_line_error(ImageFolderDataset(tmp_path / "d"), "one size")
+    data = ImageFolderDataset(tmp_path / "d").load()
+    assert data.spec.shape == (3, 4, 4)
+    assert sorted(int(v) for v in torch.cat([data.train, data.val, data.test]).amax((1, 2, 3))) == [0, 7, 7, 7]

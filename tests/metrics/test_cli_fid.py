@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from genbench.cli import main
-from genbench.cli_fid import load_image_set
+from genbench.data.files import load_image_set
 
 
 def _digits():

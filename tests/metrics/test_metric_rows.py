@@ -15,15 +15,15 @@ def digits(registry):
     return registry.datasets.get("digits")().load()
 
 
-def _ctx(digits, cache_dir, n=200):
+def _ctx(digits, cache_dir, registry, n=200):
     samples = [SampleSet("fake-a", None, digits.train[:n], 1, 1.0, 50),
                SampleSet("fake-b", 5, torch.flip(digits.train[n : 2 * n], dims=(3,)), 5, 1.0, 50)]
     return EvalContext(model=None, data=digits, samples=samples, device=torch.device("cpu"), cache_dir=cache_dir, seed=0,
-                       extractor_names=["random-cnn"])
+                       registry=registry, extractor_names=["random-cnn"])
 
 
 def test_rows_carry_provenance_and_floors(registry, digits, tmp_path):
-    ctx = _ctx(digits, tmp_path)
+    ctx = _ctx(digits, tmp_path, registry)
     rows = []
     for name in ("fid", "kid", "prdc"):
         rows += registry.metrics.get(name)().compute(ctx)
@@ -47,17 +47,17 @@ def test_rows_carry_provenance_and_floors(registry, digits, tmp_path):
     assert abs(by[("fid", "fake-a")] - direct) <= 1e-9 * direct
 
 
-def test_reference_statistics_are_cached_by_data_and_weights(digits, tmp_path):
-    first = _ctx(digits, tmp_path)
+def test_reference_statistics_are_cached_by_data_and_weights(registry, digits, tmp_path):
+    first = _ctx(digits, tmp_path, registry)
     ext = first.extractor("random-cnn")
     ref = first.reference_features(ext)
     assert not ref.cached and ref.n == len(digits.test)
     files = list((tmp_path / "features").glob("random-cnn-*.pt"))
     assert len(files) == 1
-    again = _ctx(digits, tmp_path).reference_features(ext)
+    again = _ctx(digits, tmp_path, registry).reference_features(ext)
     assert again.cached and torch.equal(again.features, ref.features) and torch.equal(again.stats.m2, ref.stats.m2)
     ext.sha256 = "0" * 64  # other weights -> another cache entry, never the stale one
-    assert not _ctx(digits, tmp_path).reference_features(ext).cached
+    assert not _ctx(digits, tmp_path, registry).reference_features(ext).cached
 
 
 def test_extractor_names_come_from_the_environment(monkeypatch):
@@ -71,6 +71,6 @@ def test_extractors_are_registered_plugins(registry, digits, tmp_path):
     assert {"classifier", "random-cnn", "inception"} <= set(registry.extractors.names())
     assert registry.extractors.entries["inception"].plugin.distribution == "genbench"
     with pytest.raises(UnknownNameError, match="did you mean 'inception'"):
-        get_extractor("incepton", digits, tmp_path, torch.device("cpu"), registry=registry)
+        get_extractor("incepton", digits, tmp_path, torch.device("cpu"), registry)
     with pytest.raises(ValueError, match="fitted to a data set"):
-        get_extractor("classifier", None, tmp_path, torch.device("cpu"), registry=registry)
+        get_extractor("classifier", None, tmp_path, torch.device("cpu"), registry)

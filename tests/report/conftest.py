@@ -21,21 +21,37 @@ def demo_runs(tmp_path_factory: Any) -> Path:
     return root
 
 
-@pytest.fixture(scope="session", autouse=True)
-def core_only_registry() -> Any:
-    """The report tests see only the core plugins (data sets, metrics): no model plugin is imported."""
+@pytest.fixture(scope="session")
+def registry() -> Any:
+    """The core plugins only (data sets, metrics): no model plugin is imported."""
+    from genbench import plugins
+
+    return plugins.build_registry(autoload=False)
+
+
+@pytest.fixture(autouse=True)
+def core_only_registry(registry: Any) -> Any:
+    """The process-wide registry the CLI looks up (``genbench report`` in the CLI tests) is the core-only one."""
     from genbench import plugins
 
     previous = plugins._REGISTRY
-    plugins.set_registry(plugins.build_registry(autoload=False))
+    plugins.set_registry(registry)
     yield
     plugins.set_registry(previous)
 
 
 @pytest.fixture(scope="session")
-def demo_report(demo_runs: Path, tmp_path_factory: Any) -> Path:
+def displays(registry: Any) -> Any:
+    """How the core's metrics and the runner's own rows are displayed."""
+    from genbench.metrics.display import registry_displays
+
+    return registry_displays(registry)
+
+
+@pytest.fixture(scope="session")
+def demo_report(demo_runs: Path, tmp_path_factory: Any, registry: Any) -> Path:
     """index.html and the tables written from ``demo_runs``."""
     from genbench.report import write_report
 
     out = tmp_path_factory.mktemp("report-out")
-    return write_report(demo_runs, out)
+    return write_report(demo_runs, out, registry=registry)

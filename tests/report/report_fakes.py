@@ -1,7 +1,8 @@
 """Run folders written by hand in the runner's own format, for the report tests.
 
 The rows go through ``genbench.results.measurement_row`` (the runner's function), so the
-report reads exactly the columns a real run writes; no training happens here.
+report reads exactly the columns a real run writes; no training happens here.  The per-pixel
+baseline ("independent") writes ``role = "baseline"``, as its model class declares.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from genbench.metrics.base import Measurement
 from genbench.results import measurement_row, rows_frame
 
 HOSTILE = "<script>alert(1)</script>"
+BASELINE = "independent"
 SPLIT = "digits-v1:seed20240611:train1197/val300/test300"
 SHA = "719a2ad74fd0344a58905126fd622cfa5a748e3080514e679c5bbf29d5282378"
 
@@ -42,7 +44,7 @@ def _png_grid(levels: torch.Tensor, k: int) -> bytes:
 
 def write_run(root: Path, model: str, seed: int, samplers: dict[str, tuple[float, float, int]], likelihood: dict[str, float],
               dataset: str = "digits", entropy: float | None = None, stderr: float = 0.004, extractor: str = "classifier",
-              run_id: str | None = None) -> Path:
+              run_id: str | None = None, role: str | None = None) -> Path:
     """A finished cell's folder: status.json, config.json, rows.csv/json, curves.csv, samples/*.png."""
     rng = np.random.default_rng(abs(hash((model, seed))) % 2**32)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
@@ -83,7 +85,8 @@ def write_run(root: Path, model: str, seed: int, samplers: dict[str, tuple[float
     ident = {"model": model, "dataset": dataset, "split": SPLIT, "data_hash": "ab" * 32, "seed": seed, "preset": "quick",
              "config": config, "device": "cpu"}
     versions = {"genbench": "0.1.0", "torch": "2.14.1", "python": "3.11.7", "plugin": "genbench 0.1.0"}
-    cell = {"run_id": run_id, "model": model, "dataset": dataset, "seed": seed, "preset": "quick", "split": SPLIT,
+    role = role or ("baseline" if model == BASELINE else "model")
+    cell = {"run_id": run_id, "model": model, "role": role, "dataset": dataset, "seed": seed, "preset": "quick", "split": SPLIT,
             "config_hash": "cd" * 32, "device": "cpu", "timestamp": "2026-11-28T10:00:00+00:00", "versions": versions}
     rows = [measurement_row(m, cell) for m in ms]
     (run / "rows.json").write_text(json.dumps(rows))

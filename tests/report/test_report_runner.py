@@ -36,29 +36,24 @@ _module.genbench_models = hookimpl(lambda: [Diverging])  # type: ignore[attr-def
 
 
 @pytest.fixture(scope="module")
-def registry():
+def runner_registry():
     reg = plugins.build_registry(extra=[genbench_independent, _module], autoload=False)
     reg.metrics.entries = {k: v for k, v in reg.metrics.entries.items() if k in CHEAP_METRICS}
     return reg
 
 
 @pytest.fixture(scope="module")
-def real_runs(tmp_path_factory, registry):
+def real_runs(tmp_path_factory, runner_registry):
     out = tmp_path_factory.mktemp("report-real")
-    runner = Runner(out, registry=registry, device="cpu", progress=False)
+    runner = Runner(out, registry=runner_registry, device="cpu", progress=False)
     results = [runner.run_cell(CellSpec("independent", "digits", seed, "tiny")) for seed in (0, 1)]
     results.append(runner.run_cell(CellSpec(Diverging.name, "digits", 0, "tiny")))
     assert [r.state for r in results] == ["done", "done", "failed"], [r.error for r in results]
     return out
 
 
-def test_report_from_real_runs(real_runs, registry) -> None:
-    previous = plugins._REGISTRY
-    plugins.set_registry(registry)
-    try:
-        index = write_report(real_runs, real_runs / "report")
-    finally:
-        plugins.set_registry(previous)
+def test_report_from_real_runs(real_runs, runner_registry) -> None:
+    index = write_report(real_runs, real_runs / "report", registry=runner_registry)
     html = index.read_text()
     data = json.loads((index.parent / "results.json").read_text())
     board = pd.DataFrame(data["leaderboard"])
@@ -77,3 +72,15 @@ def test_report_from_real_runs(real_runs, registry) -> None:
     ]
     assert "real test images · digits" in html and "training curves, 2 run(s)" in html
     assert html.count('src="data:image/png;base64,') == 3  # samples, real test images, curves (no FID: no cost plot)
+
+
+def test_every_row_the_runner_writes_has_a_declared_display(real_runs, runner_registry) -> None:
+    """The report knows every metric name of real rows from the metrics' declarations, with the rows' direction."""
+    from genbench.metrics.display import registry_displays
+    from genbench.report.inputs import load_runs
+
+    frame, _ = load_runs(real_runs / "runs")
+    displays = registry_displays(runner_registry)
+    for metric, g in frame.groupby("metric"):
+        assert metric in displays, metric
+        assert {displays[metric].higher} == set(g["higher_is_better"]), metric

@@ -1,4 +1,5 @@
-"""The DDPM model through the genbench interface: the shared contract, training, samplers, the bound."""
+"""The DDPM model through the genbench interface: training, the EMA, samplers, the bound, checkpoints, presets
+(the shared contract runs in tests/test_contract.py; the diffusion maths in tests/diffusion)."""
 from __future__ import annotations
 
 import io
@@ -8,13 +9,8 @@ import torch
 
 from genbench import DataSpec
 from genbench.config import resolve_config
-from genbench.testing import CONTRACT_SPECS, check_model_contract, contract_batch
+from genbench.testing import CONTRACT_SPECS, contract_batch
 from genbench_ddpm import DDPM
-
-
-@pytest.mark.parametrize("spec", list(CONTRACT_SPECS.values()), ids=list(CONTRACT_SPECS))
-def test_contract(spec):
-    check_model_contract(DDPM, spec)
 
 
 def make(spec: DataSpec, **overrides) -> DDPM:
@@ -38,11 +34,14 @@ def test_short_training_lowers_the_loss(digits_spec):
 def test_ema_tracks_the_trained_weights(digits_spec):
     model = make(digits_spec, ema_decay=0.5, ema_warmup=False)
     x = contract_batch(digits_spec)
-    before = [p.clone() for p in model.networks["ema"].parameters()]
+    before = [p.clone() for p in model.averaged["ema"].parameters()]
     model.train_step(x)
-    for pe, p0, p in zip(model.networks["ema"].parameters(), before, model.net.parameters()):
+    for pe, p0, p in zip(model.averaged["ema"].parameters(), before, model.net.parameters()):
         assert torch.allclose(pe, 0.5 * p0 + 0.5 * p.detach(), atol=1e-7)
+    assert "ema" not in model.networks and model.sampling_net is model.averaged["ema"]
     assert model.count_parameters() == sum(p.numel() for p in model.net.parameters())
+    model.train(True)
+    assert model.net.training and not model.averaged["ema"].training
 
 
 @pytest.mark.parametrize("steps,nfe,label", [(None, 20, "ancestral-20"), (20, 20, "ancestral-20"), (5, 5, "DDIM-5")])
@@ -52,7 +51,7 @@ def test_samplers_are_deterministic_under_a_seed(digits_spec, steps, nfe, label)
     model.train(False)
     with torch.inference_mode():
         a = model.sample(3, steps=steps, generator=torch.Generator().manual_seed(7))
-        assert model.last_nfe == nfe and model.sampler_name(steps) == label
+        assert model.nfe(steps) == nfe and model.sampler_name(steps) == label
         b = model.sample(3, steps=steps, generator=torch.Generator().manual_seed(7))
         c = model.sample(3, steps=steps, generator=torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
@@ -105,7 +104,7 @@ def test_checkpoint_keeps_the_ema_and_the_optimiser(digits_spec):
     buf.seek(0)
     fresh = make(digits_spec)
     fresh.load_state_dict(torch.load(buf, weights_only=True))
-    for a, b in zip(fresh.networks["ema"].parameters(), model.networks["ema"].parameters()):
+    for a, b in zip(fresh.averaged["ema"].parameters(), model.averaged["ema"].parameters()):
         assert torch.equal(a, b)
     assert fresh.optimizers["opt"].state_dict()["state"].keys() == model.optimizers["opt"].state_dict()["state"].keys()
 

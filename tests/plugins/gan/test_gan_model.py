@@ -1,4 +1,5 @@
-"""The GAN model: training step, EMA, truncation, divergence handling and the shared contract."""
+"""The GAN model: training step, EMA, truncation, divergence handling (the shared contract runs in
+tests/test_contract.py, the EMA arithmetic in tests/nn/test_ema.py)."""
 from __future__ import annotations
 
 import math
@@ -10,9 +11,9 @@ import genbench_gan
 from genbench.config import resolve_config
 from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner
-from genbench.testing import CONTRACT_SPECS, DIGITS_SPEC, check_model_contract, contract_batch
+from genbench.testing import DIGITS_SPEC, contract_batch
 from genbench_gan import GAN
-from genbench_gan.ema import ema_decay, make_ema, recalibrate_batchnorm, update_ema
+from genbench_gan.batchnorm import recalibrate_batchnorm
 from genbench_gan.networks import Discriminator, Generator
 
 
@@ -62,20 +63,18 @@ def test_accuracy_is_computed_from_logit_signs(monkeypatch):
     assert out["loss_d"] == pytest.approx(2.0) and out["loss_g"] == pytest.approx(-1.0)
 
 
-def test_ema_update_formula_and_warmup():
-    assert ema_decay(0, 0.999) == pytest.approx(0.1)
-    assert ema_decay(10**6, 0.999) == 0.999
-    torch.manual_seed(0)
-    g = Generator(4, 1, 8, 8, width_mult=4)
-    e = make_ema(g)
-    before = [p.clone() for p in e.parameters()]
-    with torch.no_grad():
-        for p in g.parameters():
-            p.add_(1.0)
-    update_ema(e, g, 0.75)
-    for b, p_e, p in zip(before, e.parameters(), g.parameters()):
-        torch.testing.assert_close(p_e, 0.75 * b + 0.25 * p)
-        assert not p_e.requires_grad
+def test_ema_generator_is_the_averaged_home_with_the_warmup_decay():
+    model = tiny(ema_decay=0.999)
+    assert model.averaged == {"g_ema": model.g_ema} and model.g_ema not in model.networks.values()
+    before = snapshot(model.g_ema)
+    model.train_step(contract_batch(DIGITS_SPEC))
+    # first update: decay min(0.999, 1/10) = 0.1 (TensorFlow's warm-up)
+    for k, p in model.generator.named_parameters():
+        torch.testing.assert_close(model.g_ema.state_dict()[k], 0.1 * before[k] + 0.9 * p.detach())
+    assert model.ema_updates == 1
+    assert model.count_parameters() == sum(p.numel() for n in model.networks.values() for p in n.parameters())
+    model.train(True)
+    assert model.generator.training and not model.g_ema.training
 
 
 def test_batchnorm_recalibration_uses_the_ema_weights_statistics():
@@ -108,7 +107,7 @@ def test_sample_is_one_generator_pass_in_unit_range():
     model.train(False)
     with torch.inference_mode():
         x = model.sample(6, generator=torch.Generator().manual_seed(0))
-    assert len(calls) == 1 and model.last_nfe == 1
+    assert len(calls) == 1 and model.nfe(None) == 1
     assert x.shape == (6, *DIGITS_SPEC.shape) and 0 <= x.min() and x.max() <= 1
 
 
@@ -133,11 +132,6 @@ def test_divergence_is_recorded_as_a_failed_cell(monkeypatch, tmp_path):
     assert result.state == "failed"
     assert "diverged" in result.error and "gan" in result.error
     assert result.rows == []
-
-
-@pytest.mark.parametrize("key", list(CONTRACT_SPECS))
-def test_contract(key):
-    check_model_contract(GAN, CONTRACT_SPECS[key])
 
 
 def test_no_likelihood_and_presets():

@@ -11,7 +11,7 @@ from genbench.config import resolve_config
 from genbench.testing import CONTRACT_SPECS, DIGITS_SPEC, contract_batch
 from genbench_ldm import LatentDiffusion
 from genbench_ldm.autoencoder import AutoencoderConfig, Decoder, Encoder, spatial_sizes
-from genbench_vae.likelihoods import make_likelihood
+from genbench.nn.discrete import make_likelihood
 
 
 def make(spec: DataSpec, **overrides) -> LatentDiffusion:

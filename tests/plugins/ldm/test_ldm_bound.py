@@ -1,5 +1,5 @@
-"""The latent-diffusion bound: its three terms, the change of variables for the scale factor, the continuous
-latent VLB against a closed form, and the entropy floor of a data set whose entropy is known exactly."""
+"""The latent-diffusion bound: its three terms, the change of variables for the scale factor, and the entropy
+floor of a data set whose entropy is known exactly (the continuous latent VLB is tested in tests/diffusion)."""
 from __future__ import annotations
 
 import math
@@ -12,9 +12,10 @@ from genbench import DataSpec
 from genbench.config import resolve_config
 from genbench.data.calibration import PrototypeMixture
 from genbench.testing import DIGITS_SPEC, contract_batch
-from genbench_ddpm.schedule import Schedule, extract
+from genbench.diffusion.decoders import gaussian_nll
+from genbench.diffusion.schedule import Schedule, extract
+from genbench.diffusion.vlb import vlb_stratified
 from genbench_ldm import LatentDiffusion
-from genbench_ldm.latent_vlb import continuous_vlb_stratified
 
 
 def make(spec: DataSpec, **overrides) -> LatentDiffusion:
@@ -51,8 +52,8 @@ def test_the_bound_is_the_sum_of_its_three_terms():
         torch.testing.assert_close(terms.neg_entropy, neg_h, atol=1e-4, rtol=1e-6)
         d = model.latent_dims
         assert d == model.ae_cfg.z_channels * 4 * 4
-        vlb = continuous_vlb_stratified(model.eps_fn, model.schedule, model.scale * z, 4, variance=model.config.variance,
-                                        generator=g)
+        vlb = vlb_stratified(model.eps_fn, model.schedule, model.scale * z, 4, gaussian_nll,
+                             variance=model.config.variance, generator=g)
         torch.testing.assert_close(terms.latent_cross_entropy, vlb - d * math.log(model.scale), atol=1e-3, rtol=1e-6)
         torch.testing.assert_close(terms.log_det, torch.full((8,), -d * math.log(model.scale), dtype=torch.float64))
         # nll() is the same bound with the batch's content-seeded draws; reproducible
@@ -88,29 +89,6 @@ def test_change_of_variables_for_the_scale_factor(scale):
     tol = 0.01 * float(closed.mean()) + 0.08 * d
     assert abs(gap) <= tol, (gap, tol)
     assert d * abs(math.log(scale)) > tol  # the tolerance would catch a missing (or doubled) log det
-
-
-def test_latent_vlb_of_gaussian_data_with_the_exact_denoiser():
-    """u_0 ~ N(0, v): the Bayes denoiser is eps* = sqrt(1 - abar) u_t / (abar v + 1 - abar).  The bound over all
-    T terms must lie above the exact -log N(u_0; 0, v) on average, and close to it (T = 1000, sigma^2 = beta)."""
-    s, v, d = Schedule.make("cosine", 1000), 0.5, 2
-
-    def eps_fn(ut, t):
-        ab = extract(s.alpha_bar, t, ut)
-        return (1 - ab).sqrt() * ut / (ab * v + 1 - ab)
-
-    g = torch.Generator().manual_seed(0)
-    u0 = torch.randn(400, d, 1, 1, generator=g, dtype=torch.float64) * math.sqrt(v)
-    exact = (0.5 * (math.log(2 * math.pi * v) + u0**2 / v)).flatten(1).sum(1)
-    gap = continuous_vlb_stratified(eps_fn, s, u0, s.T - 1, variance="beta", generator=g) - exact
-    se = float(gap.std() / math.sqrt(len(gap)))
-    assert float(gap.mean()) > -3 * se, (float(gap.mean()), se)
-    assert float(gap.mean()) < 0.1 * d + 3 * se, (float(gap.mean()), se)
-    # the stratified estimate (9 evaluations per image) agrees with the full sum in expectation
-    strat = torch.stack([continuous_vlb_stratified(eps_fn, s, u0, 8, variance="beta", generator=g) for _ in range(4)]).mean(0)
-    diff = strat - exact
-    assert abs(float(diff.mean() - gap.mean())) < 4 * math.hypot(se, float(diff.std() / math.sqrt(len(diff)))), \
-        (float(diff.mean()), float(gap.mean()))
 
 
 def test_bound_stays_above_the_entropy_of_a_known_distribution():

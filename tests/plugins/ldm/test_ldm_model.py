@@ -1,5 +1,5 @@
-"""Latent diffusion through the genbench interface: the shared contract, the budget split between the stages,
-the frozen autoencoder and the scale factor, NFE, checkpoints and presets."""
+"""Latent diffusion through the genbench interface: the budget split between the stages, the frozen autoencoder
+and the scale factor, NFE, checkpoints and presets (the shared contract runs in tests/test_contract.py)."""
 from __future__ import annotations
 
 import io
@@ -9,20 +9,8 @@ import torch
 
 from genbench import DataSpec
 from genbench.config import resolve_config
-from genbench.plugins import build_registry
-from genbench.testing import CONTRACT_SPECS, DIGITS_SPEC, check_model_contract, contract_batch
-import genbench_ldm
+from genbench.testing import CONTRACT_SPECS, DIGITS_SPEC, contract_batch
 from genbench_ldm import LatentDiffusion
-
-
-@pytest.mark.parametrize("spec", list(CONTRACT_SPECS.values()), ids=list(CONTRACT_SPECS))
-def test_contract(spec):
-    check_model_contract(LatentDiffusion, spec)
-
-
-def test_registered_as_ldm():
-    reg = build_registry(extra=[genbench_ldm], autoload=False)
-    assert reg.models.get("ldm") is LatentDiffusion
 
 
 def make(spec: DataSpec = DIGITS_SPEC, **overrides) -> LatentDiffusion:
@@ -74,11 +62,14 @@ def test_time_budget_split():
 def test_nfe_counts_the_decoder_pass_and_sampler_names():
     model = make(T=20)
     model.train(False)
-    with torch.inference_mode():
-        model.sample(2, generator=torch.Generator().manual_seed(0))
-        assert model.last_nfe == 20 + 1
-        model.sample(2, steps=5, generator=torch.Generator().manual_seed(0))
-        assert model.last_nfe == 5 + 1
+    calls = {"unet": 0, "decoder": 0}
+    model.averaged["ema"].register_forward_hook(lambda *a: calls.__setitem__("unet", calls["unet"] + 1))
+    model.networks["decoder"].register_forward_hook(lambda *a: calls.__setitem__("decoder", calls["decoder"] + 1))
+    for steps, diffusion in ((None, 20), (5, 5)):
+        calls.update(unet=0, decoder=0)
+        with torch.inference_mode():
+            model.sample(2, steps=steps, generator=torch.Generator().manual_seed(0))
+        assert calls == {"unet": diffusion, "decoder": 1} and model.nfe(steps) == diffusion + 1
     assert model.sampler_name(None) == "ancestral-20" and model.sampler_name(5) == "DDIM-5"
 
 

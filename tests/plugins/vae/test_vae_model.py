@@ -1,4 +1,5 @@
-"""The VAE as a genbench model: sampling, presets, warm-up, registration (the shared contract runs in tests/test_contract.py)."""
+"""The VAE as a genbench model: sampling, estimate labels, presets, warm-up (the shared contract runs in
+tests/test_contract.py)."""
 from __future__ import annotations
 
 import pytest
@@ -7,13 +8,8 @@ import torch
 from genbench import DataSpec
 from genbench.config import resolve_config
 from genbench.testing import CONTRACT_SPECS, DIGITS_SPEC
-from genbench_vae import VAE, genbench_models
-from genbench_vae.likelihoods import Categorical, DiscretisedLogistic
-
-
-def test_registered_through_the_hook():
-    assert genbench_models() == [VAE]
-    assert VAE.likelihood == "bound" and VAE.likelihood_kind == "ELBO"
+from genbench.nn.discrete import Categorical, DiscretisedLogistic
+from genbench_vae import VAE
 
 
 def make(spec: DataSpec = DIGITS_SPEC, **over) -> VAE:
@@ -34,7 +30,7 @@ def test_sample_uses_only_the_generator_and_one_decoder_pass(spec_name):
         a = model.sample(5, generator=torch.Generator().manual_seed(7))
         b = model.sample(5, generator=torch.Generator().manual_seed(8))
     assert torch.equal(torch.get_rng_state(), state), "sample() must not touch the global RNG"
-    assert model.last_nfe == 1 and len(calls) == 2
+    assert model.nfe(None) == 1 and len(calls) == 2
     assert not torch.equal(a, b)
     # values are exactly the data's levels
     torch.testing.assert_close(a, spec.to_unit(spec.to_levels(a)))
@@ -81,6 +77,15 @@ def test_nll_is_deterministic_and_leaves_the_training_rng_alone():
     assert torch.equal(a, b)
     assert torch.equal(torch.get_rng_state(), state)
     assert not torch.equal(a[:3], c)
+
+
+def test_estimates_are_the_elbo_and_the_iwae_bound_labelled_with_k():
+    model = make(iwae_k=3)
+    x = DIGITS_SPEC.to_unit(torch.randint(0, 17, (4, 1, 8, 8), generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        elbo, iwae = model.nll_estimates(x)
+    assert (elbo.kind, elbo.label) == ("ELBO", "ELBO") and torch.equal(elbo.nats, model.nll(x))
+    assert (iwae.kind, iwae.label, iwae.params["k"]) == ("IWAE", "IWAE-3", 3)
 
 
 def test_kl_warmup_weight():

@@ -1,0 +1,24 @@
+"""The diffusion library (Ho et al. 2020; DDIM, Song et al. 2021) that the pixel and latent diffusion plugins
+share.  Every function works on any tensor shape (B, ...): pixels or latents.
+
+  schedule   beta schedules and the closed-form maths: q_sample, posterior, reverse and DDIM steps
+  samplers   Algorithm 2 and DDIM loops over any epsilon-predicting callable; their names and NFE
+  unet       the noise-prediction U-Net and where its attention goes
+  training   Algorithm 1 (L_simple) and one optimiser step of it
+  decoders   the bound's last term L_0: discretised Gaussian (pixels) or Gaussian density (latents)
+  vlb        the variational bound (eq. 5), every term or stratified in t, with L_0 passed in
+"""
+from __future__ import annotations
+
+from .decoders import L0Fn, discretised_gaussian_nll, gaussian_nll
+from .samplers import ancestral_sample, ddim_sample, ddim_timesteps, sampler_name, sampler_nfe
+from .schedule import Schedule
+from .training import denoising_loss, denoising_step
+from .unet import UNet, UNetConfig, lowest_resolution
+from .vlb import vlb_stratified, vlb_terms
+
+__all__ = [
+    "L0Fn", "Schedule", "UNet", "UNetConfig", "ancestral_sample", "ddim_sample", "ddim_timesteps",
+    "denoising_loss", "denoising_step", "discretised_gaussian_nll", "gaussian_nll", "lowest_resolution",
+    "sampler_name", "sampler_nfe", "vlb_stratified", "vlb_terms",
+]

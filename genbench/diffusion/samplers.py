@@ -1,0 +1,86 @@
+"""Sampling loops over any epsilon-predicting callable (pixels or latents): Algorithm 2 and DDIM.
+
+``eps_fn(x, t) -> eps`` takes a batch ``x`` of shape ``shape`` and an int64 tensor ``t`` of time indices
+(0..T-1, see ``schedule``) and returns the predicted noise.  All randomness is drawn on the CPU from
+``generator`` and moved to ``device``, so samples do not depend on the device or on other RNG users.
+Each function returns ``(x_0, nfe)``: the final sample (in the diffusion's space, e.g. [-1, 1]) and
+the number of ``eps_fn`` evaluations each sample went through; ``sampler_nfe`` says it beforehand and
+``sampler_name`` names the setting in tables ("ancestral-1000", "DDIM-50", "DDIM-50, eta=1").
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .schedule import Schedule, ddim_step, reverse_step
+
+EpsFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str, dtype: torch.dtype) -> Tensor:
+    return torch.randn(shape, generator=generator, dtype=dtype).to(device)
+
+
+def ancestral_sample(
+    eps_fn: EpsFn, schedule: Schedule, shape: tuple[int, ...], *, generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu", variance: str = "beta", clip_x0: float | None = 1.0,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Tensor, int]:
+    """Algorithm 2 of Ho et al.: x_T ~ N(0, I); for t = T..1: x_{t-1} = mu_theta(x_t, t) + sigma_t z
+    (z = 0 at the last step); T network evaluations.  ``variance`` selects sigma_t^2 = beta_t or beta~_t."""
+    x = _randn(shape, generator, device, dtype)
+    n = shape[0]
+    for i in reversed(range(schedule.T)):
+        t = torch.full((n,), i, dtype=torch.long, device=device)
+        eps = eps_fn(x, t)
+        z = _randn(shape, generator, device, dtype) if i > 0 else None
+        x = reverse_step(schedule, x, t, eps, z, variance=variance, clip_x0=clip_x0)
+    return x, schedule.T
+
+
+def ddim_timesteps(T: int, steps: int) -> list[int]:
+    """``steps`` time indices from T-1 down to 0, evenly spaced (rounded; duplicates removed)."""
+    if not 1 <= steps <= T:
+        raise ValueError(f"DDIM needs 1 <= steps <= T={T}, got {steps}")
+    idx = torch.linspace(T - 1, 0, steps, dtype=torch.float64).round().long().tolist()
+    return sorted(set(idx), reverse=True)
+
+
+def ddim_sample(
+    eps_fn: EpsFn, schedule: Schedule, shape: tuple[int, ...], steps: int, *, eta: float = 0.0,
+    generator: torch.Generator | None = None, device: torch.device | str = "cpu", clip_x0: float | None = 1.0,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Tensor, int]:
+    """DDIM (Song et al. 2021, eq. 12) on an evenly spaced sub-sequence of ``steps`` time indices;
+    the last step jumps to x_0 (abar = 1).  ``steps`` network evaluations."""
+    x = _randn(shape, generator, device, dtype)
+    n = shape[0]
+    seq = ddim_timesteps(schedule.T, steps)
+    for j, i in enumerate(seq):
+        i_prev = seq[j + 1] if j + 1 < len(seq) else -1
+        t = torch.full((n,), i, dtype=torch.long, device=device)
+        t_prev = torch.full((n,), i_prev, dtype=torch.long, device=device)
+        eps = eps_fn(x, t)
+        z = _randn(shape, generator, device, dtype) if (eta > 0 and i_prev >= 0) else None
+        x = ddim_step(schedule, x, t, t_prev, eps, z, eta=eta, clip_x0=clip_x0)
+    return x, len(seq)
+
+
+def uses_ddim(T: int, steps: int | None) -> bool:
+    """Whether ``steps`` selects DDIM (``steps`` < T) rather than Algorithm 2 (None or >= T)."""
+    return steps is not None and steps < T
+
+
+def sampler_nfe(T: int, steps: int | None) -> int:
+    """Network evaluations per sample of ``ancestral_sample`` (T) or ``ddim_sample`` (its distinct time indices)."""
+    return len(ddim_timesteps(T, steps)) if uses_ddim(T, steps) else T  # type: ignore[arg-type]
+
+
+def sampler_name(T: int, steps: int | None, eta: float = 0.0) -> str:
+    """The sampler setting's name: "ancestral-T" for Algorithm 2, else "DDIM-steps" (with ", eta=..." if eta > 0)."""
+    if not uses_ddim(T, steps):
+        return f"ancestral-{T}"
+    suffix = f", eta={eta:g}" if eta else ""
+    return f"DDIM-{steps}{suffix}"

@@ -1,0 +1,41 @@
+"""Training of an epsilon-predicting network: Algorithm 1 of Ho et al. 2020 (pixels or latents).
+
+    t ~ U{1..T}, eps ~ N(0, I),  gradient step on || eps - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t) ||^2
+
+(L_simple, Ho et al. eq. 14).  The draws use the global RNG on the network's device (training randomness is
+the runner's seeded stream); the caller updates its weight average afterwards.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .schedule import Schedule, q_sample
+
+EpsNet = Callable[[Tensor, Tensor], Tensor]
+
+
+def denoising_loss(net: EpsNet, schedule: Schedule, x0: Tensor) -> Tensor:
+    """L_simple on a batch x0 (in the diffusion's space, e.g. [-1, 1]): t uniform over the T time indices,
+    eps ~ N(0, I), mean squared error of the predicted noise."""
+    t = torch.randint(0, schedule.T, (len(x0),), device=x0.device)
+    eps = torch.randn_like(x0)
+    return F.mse_loss(net(q_sample(schedule, x0, t, eps), t), eps)
+
+
+def denoising_step(
+    net: torch.nn.Module, opt: torch.optim.Optimizer, schedule: Schedule, x0: Tensor, lr: float, grad_clip: float
+) -> tuple[Tensor, Tensor]:
+    """One step of Algorithm 1 with learning rate ``lr`` and gradient-norm clipping at ``grad_clip`` (0 = off).
+    Returns (loss, gradient norm before clipping; 0 without clipping), both detached."""
+    loss = denoising_loss(net, schedule, x0)
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip) if grad_clip > 0 else torch.tensor(0.0)
+    opt.step()
+    return loss.detach(), gnorm.detach()

@@ -1,0 +1,9 @@
+"""Building blocks shared by the model families (the plugins depend on this package, never on each other).
+
+  ema        exponential moving average of weights: one decay rule, one update
+  lr         the warm-up + cosine learning-rate rule
+  seeding    content-seeded evaluation generators (reproducible likelihood estimates)
+  discrete   likelihoods over the K levels of discrete data (categorical, discretised logistic)
+  layers     small layers used by several networks (group_norm)
+"""
+from __future__ import annotations

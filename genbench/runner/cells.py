@@ -1,0 +1,234 @@
+"""One cell = (model, data set, seed, config): plan -> train -> checkpoint -> sample -> score -> rows.
+
+The runner owns everything that must be the same for every model: seeding, the
+batch order, the training budget, validation-based checkpoint selection for
+models with a likelihood, timing, quantisation of samples to the data's levels
+(exactly once), and the tidy rows.  A cell's folder ``reports/runs/<run_id>/``
+holds its resolved config, status, rows, samples, checkpoints, curves and log;
+the run id is derived from the config hash, so a rerun skips finished work and
+resumes an interrupted one from its last checkpoint.
+
+This module orchestrates; the training loop is in ``training.py``, drawing samples in
+``sampling.py``, sample metrics during training in ``curves.py``, devices, kernels
+and random state in ``device.py``.  A cell changes global state only inside itself:
+cuDNN flags and every global random state are put back when it ends.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import genbench
+from genbench.config import config_hash, resolve_config
+from genbench.data.base import DataSplits
+from genbench.data.files import resolve_dataset
+from genbench.io import atomic_write_json, atomic_write_text
+from genbench.metrics.base import EvalContext, Measurement, default_extractor_names
+from genbench.model import GenerativeModel, ModelConfig
+from genbench.naming import safe_name
+from genbench.plugins import Registry
+from genbench.results import measurement_row, rows_frame
+from genbench.runner.curves import sample_scorer
+from genbench.runner.device import deterministic_kernels, pick_device, preserved_rng, seed_everything
+from genbench.runner.sampling import draw_samples, save_grid
+from genbench.runner.training import Trainer
+
+log = logging.getLogger("genbench")
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """What to run: a model on a data set with a seed, a preset and config overrides.
+
+    ``grid`` is the resolved grid file the cell came from (``genbench run --config``), written to the
+    run's config.json; it is not part of the cell's identity, so it never changes a run id.
+    """
+
+    model: str
+    dataset: str = "digits"
+    seed: int = 0
+    preset: str = "quick"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, Any] | None = field(default=None, compare=False)
+
+
+@dataclass
+class CellPlan:
+    """A cell resolved once: model class, config, data, and its identity (what the run id hashes)."""
+
+    spec: CellSpec
+    model_cls: type[GenerativeModel]
+    config: ModelConfig
+    data: DataSplits
+    run_id: str
+    identity: dict[str, Any]
+    config_hash: str
+    versions: dict[str, str]
+
+
+@dataclass
+class CellResult:
+    spec: CellSpec
+    state: str  # done | failed | skipped
+    run_dir: Path | None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+
+def _versions(model_cls: type, registry: Registry) -> dict[str, str]:
+    entry = registry.models.entries.get(model_cls.name)
+    out = {"genbench": genbench.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    if entry is not None:
+        out["plugin"] = f"{entry.plugin.distribution} {entry.plugin.version}".strip()
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class Runner:
+    """Runs cells into ``out_dir/runs`` with the models, data sets, metrics and extractors of ``registry``;
+    data sets are loaded once per runner.  Constructing one changes no global state."""
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        registry: Registry,
+        device: str = "auto",
+        progress: bool = True,
+        data_root: str | None = None,
+        cache_dir: str | Path | None = None,
+        extractors: list[str] | None = None,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.extractors = list(extractors) if extractors else default_extractor_names()
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.registry = registry
+        self.device = pick_device(device)
+        self.progress = progress
+        self.data_root = data_root
+        self._data: dict[str, DataSplits] = {}
+
+    @property
+    def cache_dir(self) -> Path:
+        """Feature-extractor and reference-statistics cache (default ``out_dir/cache``)."""
+        return self._cache_dir or self.out_dir / "cache"
+
+    def load_data(self, name_or_path: str) -> DataSplits:
+        if name_or_path not in self._data:
+            self._data[name_or_path] = resolve_dataset(name_or_path, self.registry, self.data_root).load()
+        return self._data[name_or_path]
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, spec: CellSpec) -> CellPlan:
+        """Resolve model class, config, data and the cell's identity (raises one-line errors)."""
+        model_cls = self.registry.models.get(spec.model)
+        data = self.load_data(spec.dataset)
+        config = resolve_config(model_cls, spec.preset, data.spec, spec.overrides)
+        identity = {
+            "model": spec.model, "dataset": spec.dataset, "split": data.split_id, "data_hash": data.data_hash,
+            "seed": spec.seed, "preset": spec.preset, "config": config.to_dict(), "device": self.device.type,
+            "extractors": self.extractors,
+        }
+        digest = config_hash(identity)
+        dataset_tag = Path(spec.dataset).stem if "/" in spec.dataset or spec.dataset.endswith(".npz") else spec.dataset
+        run_id = f"{safe_name(spec.model)}-{safe_name(dataset_tag)}-s{spec.seed}-{digest[:10]}"
+        return CellPlan(spec, model_cls, config, data, run_id, identity, digest, _versions(model_cls, self.registry))
+
+    # ------------------------------------------------------------------ one cell
+    def run_cell(self, cell: CellSpec | CellPlan) -> CellResult:
+        """Run a cell (planning it first when given a spec); errors are recorded, never raised."""
+        start = time.perf_counter()
+        spec = cell.spec if isinstance(cell, CellPlan) else cell
+        try:
+            plan = cell if isinstance(cell, CellPlan) else self.plan(cell)
+        except Exception as exc:
+            return CellResult(spec, "failed", None, error=_first_line(exc), seconds=time.perf_counter() - start)
+        run_dir = self.out_dir / "runs" / plan.run_id
+        status_path = run_dir / "status.json"
+        if status_path.exists():
+            status = json.loads(status_path.read_text())
+            if status.get("state") == "done" and status.get("config_hash") == plan.config_hash:
+                rows = json.loads((run_dir / "rows.json").read_text())
+                return CellResult(spec, "skipped", run_dir, rows=rows, seconds=time.perf_counter() - start)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(run_dir / "log.txt")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setLevel(logging.INFO)
+        log.addHandler(handler)
+        base_status = {
+            "run_id": plan.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
+            "preset": spec.preset, "config_hash": plan.config_hash,
+        }
+        try:
+            config_json = {"identity": plan.identity, "config_hash": plan.config_hash, "versions": plan.versions}
+            if spec.grid is not None:
+                config_json["grid"] = spec.grid
+            atomic_write_json(run_dir / "config.json", config_json)
+            atomic_write_json(status_path, {**base_status, "state": "running"})
+            with deterministic_kernels(self.device), preserved_rng():
+                rows = self._execute(plan, run_dir)
+        except KeyboardInterrupt:
+            atomic_write_json(status_path, {**base_status, "state": "interrupted"})
+            raise
+        except Exception as exc:
+            error = _first_line(exc)
+            log.error("cell %s failed: %s\n%s", plan.run_id, error, traceback.format_exc())
+            atomic_write_json(status_path, {**base_status, "state": "failed", "error": error})
+            return CellResult(spec, "failed", run_dir, error=error, seconds=time.perf_counter() - start)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+        atomic_write_json(status_path, {**base_status, "state": "done"})
+        return CellResult(spec, "done", run_dir, rows=rows, seconds=time.perf_counter() - start)
+
+    def _execute(self, plan: CellPlan, run_dir: Path) -> list[dict[str, Any]]:
+        spec, config, data = plan.spec, plan.config, plan.data
+        seed_everything(spec.seed)
+        model = plan.model_cls(config, data.spec, self.device)
+        ctx = EvalContext(model=model, data=data, samples=[], device=self.device, cache_dir=self.cache_dir,
+                          seed=spec.seed, registry=self.registry, extractor_names=list(self.extractors))
+        scorer = sample_scorer(ctx, config, self.extractors[0]) if config.sample_every else None
+        trainer = Trainer(model, data, config, spec.seed, run_dir, self.device, self.progress, sample_scorer=scorer)
+        trainer.train()
+        save_grid(data.test[:100], run_dir / "real_test.png", data.spec)
+        ctx.samples = draw_samples(model, data, config, spec.seed, self.device, run_dir)
+        ctx.train_seconds, ctx.train_steps = trainer.seconds, trainer.steps_trained
+        measurements: list[Measurement] = []
+        if trainer.best_val is not None:
+            measurements.append(Measurement(
+                "val_bits_per_dim", trainer.best_val, "bits/dim", False, kind=plan.model_cls.likelihood or "",
+                n=len(data.val), reference="validation", details={"selected_step": trainer.best_step},
+            ))
+        if data.entropy_bits_per_dim is not None:
+            measurements.append(Measurement(
+                "data_entropy", data.entropy_bits_per_dim, "bits/dim", None, kind="exact",
+                reference=data.split_id, details={"meaning": "true entropy of the data distribution: no model may go below"},
+            ))
+        for name, entry in self.registry.metrics:
+            metric = entry.cls()
+            if metric.applies_to(model):
+                log.info("metric %s", name)
+                measurements.extend(metric.compute(ctx))
+        cell = {
+            "run_id": plan.run_id, "model": spec.model, "role": plan.model_cls.role, "dataset": spec.dataset,
+            "seed": spec.seed, "preset": spec.preset, "split": data.split_id, "config_hash": plan.config_hash,
+            "device": str(self.device), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "versions": plan.versions,
+        }
+        rows = [measurement_row(m, cell) for m in measurements]
+        atomic_write_json(run_dir / "rows.json", rows)
+        atomic_write_text(run_dir / "rows.csv", rows_frame(rows).to_csv(index=False))
+        return rows

@@ -1,0 +1,169 @@
+"""The training loop every model goes through: seeded batch order, budget, validation-based checkpoint
+selection, checkpoints with every random state, curves, and sample metrics at a set cadence."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from genbench.data.base import DataSplits
+from genbench.io import atomic_torch_save, atomic_write_text, load_checkpoint
+from genbench.metrics.likelihood import nll_over, summarise
+from genbench.model import GenerativeModel, ModelConfig
+from genbench.runner.device import capture_rng, preserved_rng, restore_rng
+
+log = logging.getLogger("genbench")
+
+CHECKPOINT_EVERY_SECONDS = 60.0
+CURVE_EVERY_STEPS = 10
+
+SampleScorer = Callable[[], dict[str, float]]
+
+
+class DivergenceError(FloatingPointError):
+    """A model produced a NaN/Inf loss or sample; the cell stops and is recorded as failed."""
+
+
+class Trainer:
+    """The training loop: seeded batch order, budget, validation selection, checkpoints, curves.
+
+    ``sample_scorer``, when given, is called every ``config.sample_every`` steps (model in eval mode, every
+    global random state put back after it, its time not counted as training) and its scores are added to
+    the curves beside the step.
+    """
+
+    def __init__(self, model: GenerativeModel, data: DataSplits, config: ModelConfig, seed: int, run_dir: Path,
+                 device: torch.device, progress: bool, sample_scorer: SampleScorer | None = None) -> None:
+        self.model, self.data, self.config, self.seed = model, data, config, seed
+        self.run_dir, self.device, self.progress = run_dir, device, progress
+        self.sample_scorer = sample_scorer
+        self.ckpt_dir = run_dir / "checkpoints"
+        self.seconds = 0.0
+        self.best_val: float | None = None
+        self.best_step: int | None = None
+        self.curves: list[dict[str, float]] = []
+        self.steps_trained = 0
+        self.val_seconds = 0.0
+        self.sample_seconds = 0.0
+
+    # the batch order is a function of (seed, epoch) so a resumed run sees the same batches
+    def batch(self, step: int, x: torch.Tensor) -> torch.Tensor:
+        bs = min(self.config.batch_size, len(x))
+        per_epoch = max(1, len(x) // bs)
+        epoch, pos = divmod(step, per_epoch)
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+        return x[perm[pos * bs : (pos + 1) * bs]]
+
+    def validate(self) -> float:
+        """Mean validation bits/dim of the model's primary likelihood estimate."""
+        nats = nll_over(self.model, self.data.unit("val"), 100, self.device, primary_only=True)["primary"][1]
+        self.model.train(True)
+        return summarise(nats, self.data.spec.dims)[0]
+
+    def score_samples(self) -> None:
+        """Sample metrics at this step into the curves (training time and random state unaffected)."""
+        assert self.sample_scorer is not None
+        t0 = time.perf_counter()
+        with preserved_rng():
+            scores = self.sample_scorer()
+        self.model.train(True)
+        self.sample_seconds += time.perf_counter() - t0
+        self.curves.append({"step": self.model.step, "seconds": self.seconds, **scores})
+
+    def save(self, name: str) -> None:
+        atomic_torch_save(self.ckpt_dir / f"{name}.pt", {
+            "model": self.model.state_dict(), "seconds": self.seconds, "best_val": self.best_val,
+            "best_step": self.best_step, "rng": capture_rng(),
+        })
+        atomic_write_text(self.run_dir / "curves.csv", rows_frame_curves(self.curves))
+
+    def resume(self) -> None:
+        last = self.ckpt_dir / "last.pt"
+        if not last.exists():
+            return
+        blob = load_checkpoint(last, "cpu")
+        self.model.load_state_dict(blob["model"])
+        self.seconds = float(blob["seconds"])
+        self.best_val, self.best_step = blob["best_val"], blob["best_step"]
+        if "rng" in blob:
+            skipped = restore_rng(blob["rng"])
+            if skipped:
+                log.warning("resumed without the checkpoint's %s random state (another machine)", ", ".join(skipped))
+        else:  # checkpoints written before every random state was kept
+            torch.set_rng_state(blob["torch_rng"])
+        curves = self.run_dir / "curves.csv"
+        if curves.exists():
+            import pandas as pd
+            self.curves = pd.read_csv(curves).to_dict("records")
+        log.info("resumed %s at step %d (%.1fs trained)", self.run_dir.name, self.model.step, self.seconds)
+
+    def done(self) -> bool:
+        c = self.config
+        return (c.max_steps is not None and self.model.step >= c.max_steps) or (
+            c.max_minutes is not None and self.seconds >= 60.0 * c.max_minutes
+        )
+
+    def train(self) -> None:
+        from tqdm.auto import tqdm
+
+        c = self.config
+        if c.max_steps is None and c.max_minutes is None:
+            raise ValueError("no training budget: set max_steps or max_minutes (--steps / --minutes)")
+        self.resume()
+        x_train = self.data.unit("train")
+        has_lik = self.model.likelihood is not None
+        by_steps = c.max_steps is not None
+        score_every = c.sample_every if self.sample_scorer is not None else None
+        bar = tqdm(
+            total=c.max_steps if by_steps else round(60 * c.max_minutes), initial=self.model.step if by_steps else int(self.seconds),
+            desc=f"train {self.model.name}", unit="step" if by_steps else "s", disable=not self.progress, leave=False,
+        )
+        self.model.train(True)
+        last_ckpt = time.perf_counter()
+        while not self.done():
+            t0 = time.perf_counter()
+            x = self.batch(self.model.step, x_train).to(self.device)
+            losses = self.model.train_step(x)
+            self.model.step += 1
+            bad = {k: v for k, v in losses.items() if not math.isfinite(float(v))}
+            if bad:
+                self.save("diverged")
+                raise DivergenceError(f"{self.model.name} diverged at step {self.model.step}: {bad}")
+            self.seconds += time.perf_counter() - t0  # training time: validation and sample scoring are not counted
+            if has_lik and (self.model.step % c.eval_every == 0):
+                v0 = time.perf_counter()
+                self.consider(self.validate())
+                self.val_seconds += time.perf_counter() - v0
+            if self.model.step % CURVE_EVERY_STEPS == 0 or self.model.step == 1:
+                self.curves.append({"step": self.model.step, "seconds": self.seconds, **{k: float(v) for k, v in losses.items()}})
+                bar.set_postfix({k: f"{float(v):.4g}" for k, v in list(losses.items())[:3]})
+            if score_every and self.model.step % score_every == 0:
+                self.score_samples()
+            bar.update(1 if by_steps else max(0, int(self.seconds) - bar.n))
+            if time.perf_counter() - last_ckpt > CHECKPOINT_EVERY_SECONDS:
+                self.save("last")
+                last_ckpt = time.perf_counter()
+        bar.close()
+        if has_lik and self.best_step != self.model.step:
+            self.consider(self.validate())
+        self.save("last")
+        self.steps_trained = self.model.step
+        if has_lik and self.best_step is not None and self.best_step != self.model.step:
+            log.info("loading validation-selected checkpoint from step %d (%.4f bits/dim)", self.best_step, self.best_val)
+            self.model.load_state_dict(load_checkpoint(self.ckpt_dir / "best.pt", self.device)["model"])
+
+    def consider(self, val_bpd: float) -> None:
+        self.curves.append({"step": self.model.step, "seconds": self.seconds, "val_bits_per_dim": val_bpd})
+        if self.best_val is None or val_bpd < self.best_val:
+            self.best_val, self.best_step = val_bpd, self.model.step
+            self.save("best")
+
+
+def rows_frame_curves(curves: list[dict[str, float]]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(curves).to_csv(index=False)

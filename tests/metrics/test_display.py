@@ -1,0 +1,45 @@
+"""Metric displays: every core metric declares how its rows are shown; declarations are collected in order."""
+from __future__ import annotations
+
+import pytest
+
+from genbench.metrics.base import Metric
+from genbench.metrics.display import RUNNER_DISPLAY, MetricDisplay, collect_displays, registry_displays, with_floor
+
+
+def test_with_floor_declares_the_floor_as_a_reference_of_the_metric() -> None:
+    d = with_floor("fid", MetricDisplay("FID", "quality", direction="lower", per_extractor=True))
+    assert list(d) == ["fid", "fid_floor"]
+    assert d["fid"].floor_of is None and d["fid_floor"].floor_of == "fid" and d["fid_floor"].title == "FID"
+    assert d["fid"].higher is False and MetricDisplay("x", "cost").higher is None
+
+
+def test_collect_keeps_declaration_order_then_the_runners_rows() -> None:
+    class A(Metric):
+        name = "a"
+        display = {"z": MetricDisplay("z", "quality"), "y": MetricDisplay("y", "cost")}
+
+        def compute(self, ctx):
+            return []
+
+    class B(A):
+        name = "b"
+        display = {"x": MetricDisplay("x", "quality")}
+
+    assert list(collect_displays([A, B])) == ["z", "y", "x", *RUNNER_DISPLAY]
+    with pytest.raises(ValueError, match="'z' are declared by both a and b"):
+        collect_displays([A, type("B2", (A,), {"name": "b"})])
+
+
+def test_every_core_metric_declares_its_rows() -> None:
+    from genbench.plugins import build_registry
+
+    displays = registry_displays(build_registry(autoload=False))
+    for name in ("fid", "fid_floor", "kid", "kid_floor", "precision", "recall_floor", "density", "coverage",
+                 "confident_share", "class_entropy_floor", "min_class_share", "bits_per_dim", "val_bits_per_dim",
+                 "data_entropy", "images_per_second", "latency", "nfe", "flops_per_image", "peak_memory",
+                 "train_seconds", "train_steps", "parameters"):
+        assert name in displays, name
+    assert displays["latency"].scale == 1e3 and displays["bits_per_dim"].per_model
+    assert displays["val_bits_per_dim"].kindless and displays["fid"].per_extractor
+    assert not displays["confident_share"].per_extractor  # the classifier's own view, not per extractor
