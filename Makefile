@@ -25,5 +25,24 @@ report: venv
 test: venv
 	$(BIN)/python -m pytest -q
 
+# The benchmarks: HOURS of CPU (the standard leaderboard alone is about 2 hours on 2 cores, the rest several more;
+# Fashion-MNIST's files must be there).  Every grid in bench/grids/ through `genbench run --config` and
+# `genbench report`, a stamped copy of its results in bench/results/ (bench/collect.py), then the scripts that are
+# not "train then score" (sampler timing, LDM analysis, FID speed, data loading).  A rerun skips finished cells.
+bench: venv
+	@set -e; for grid in bench/grids/*.toml; do \
+	  out=$$($(BIN)/python -c 'import sys; from genbench.grid import load_grid; print(load_grid(sys.argv[1]).out or "reports")' $$grid); \
+	  echo "== $$grid -> $$out"; \
+	  $(BIN)/genbench run --config $$grid --no-progress; \
+	  $(BIN)/genbench report --out $$out; \
+	  $(BIN)/python bench/collect.py $$grid; \
+	done
+	$(BIN)/python bench/pixelcnn.py --grid bench/grids/pixelcnn_vs_independent.toml --seed 0
+	$(BIN)/python bench/pixelcnn.py --grid bench/grids/pixelcnn_vs_independent.toml --seed 1 --tag seed1
+	$(BIN)/python bench/ldm_analysis.py bench/grids/ldm_digits.toml
+	$(BIN)/python bench/ldm_analysis.py bench/grids/ldm_fashion-mnist.toml --decomp-n 500
+	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/data.py
+
 clean:
 	rm -rf $(VENV) reports .pytest_cache

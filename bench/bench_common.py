@@ -1,30 +1,21 @@
-"""Helpers the benchmark scripts share: drawing timed samples and writing result files."""
+"""What the benchmark scripts share: the results folder, reading rows, and writing stamped result files.
+
+Every file written under bench/results/ goes through ``write``, which stamps it with the commit of the
+code and the recipe (name, version, weights sha256) of each feature extractor involved
+(``genbench.provenance``): a number is only comparable with numbers of the same recipe.
+"""
 from __future__ import annotations
 
 import json
-import statistics
-import time
+from collections.abc import Iterable
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from genbench.io import atomic_write_text
+from genbench.provenance import stamp, stamp_markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def draw(model, n: int, batch: int, steps: int | None, seed: int, spec) -> tuple[torch.Tensor, float]:
-    """``n`` samples (quantised to the data's levels once, returned as unit floats) and the seconds they took."""
-    gen = torch.Generator().manual_seed(seed)
-    model.train(False)
-    out, seconds = [], 0.0
-    for i in range(0, n, batch):
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            x = model.sample(min(batch, n - i), steps=steps, generator=gen)
-        seconds += time.perf_counter() - t0
-        out.append(spec.quantise(x.cpu()))
-    return spec.to_unit(torch.cat(out)), seconds
+ROOT = RESULTS.parent.parent
 
 
 def details(row: dict | None) -> dict:
@@ -33,14 +24,26 @@ def details(row: dict | None) -> dict:
     return json.loads(d) if isinstance(d, str) else d
 
 
-def stats(values: list[float]) -> dict:
-    """The values (rounded), their mean and sample standard deviation (nan for one value)."""
-    return {"values": [round(v, 4) for v in values], "mean": statistics.fmean(values),
-            "sd": statistics.stdev(values) if len(values) > 1 else float("nan")}
+def pick(rows: list[dict], metric: str, **match: Any) -> dict | None:
+    """The first row of ``metric`` whose other columns equal ``match`` (e.g. sampler="DDIM-50")."""
+    for r in rows:
+        if r.get("metric") == metric and all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
 
 
-def write(result: dict, tag: str, markdown: str) -> None:
-    """bench/results/<tag>.json and .md (atomically), and the Markdown on stdout."""
-    atomic_write_text(RESULTS / f"{tag}.json", json.dumps(result, indent=2, default=str) + "\n")
-    atomic_write_text(RESULTS / f"{tag}.md", markdown)
-    print(markdown)
+def write(result: dict, tag: str, markdown: str | None, extractors: Iterable[Any] = (), folder: Path = RESULTS) -> dict:
+    """``folder``/<tag>.json (and <tag>.md unless ``markdown`` is None), both stamped; the Markdown also on stdout.
+
+    ``extractors``: loaded FeatureExtractors or recipe dicts (``genbench.provenance.recipe``).
+    Returns the stamp."""
+    s = stamp(extractors)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / f"{tag}.json", json.dumps({"stamp": s, **result}, indent=2, default=str) + "\n")
+    if markdown is not None:
+        head, _, rest = markdown.partition("\n")
+        text = f"{head}\n\n{stamp_markdown(s)}\n{rest}" if head.startswith("#") else f"{stamp_markdown(s)}\n\n{markdown}"
+        atomic_write_text(folder / f"{tag}.md", text)
+        print(text)
+    return s

@@ -2,6 +2,8 @@
 
     flock /tmp/genbench-cpu.lock .venv/bin/python bench/data.py [--out bench/results/data.json]
 
+The JSON is stamped with the commit (no feature extractor is involved).
+
 Data sets whose files are absent here (MNIST, CIFAR-10 without a network) are timed on
 synthetic files of the real size and format (random pixels, written to a temporary folder
 in the layout the loader reads: gzip IDX for MNIST, torchvision's pickle batches for
@@ -20,6 +22,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from bench_common import write  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def make_mnist(folder: Path) -> None:
@@ -60,8 +64,8 @@ if sys.argv[3] == "1":  # synthetic CIFAR-10: trust the md5s of the files writte
     T.train_list = [[f"data_batch_{i}", md5(f / f"data_batch_{i}")] for i in range(1, 6)]
     T.test_list = [["test_batch", md5(f / "test_batch")]]
     T.meta = {"filename": "batches.meta", "key": "label_names", "md5": md5(f / "batches.meta")}
-from genbench.plugins import get_registry
-cls = get_registry().datasets.get(sys.argv[1])
+from genbench.plugins import build_registry
+cls = build_registry(autoload=True).datasets.get(sys.argv[1])
 t1 = time.perf_counter()
 data = cls(root=root).load()
 t2 = time.perf_counter()
@@ -88,9 +92,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench/results/data.json")
     args = parser.parse_args()
-    from genbench.plugins import get_registry
+    from genbench.plugins import build_registry
 
-    registry = get_registry()
+    registry = build_registry(autoload=True)
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         synth = Path(tmp)
@@ -109,9 +113,9 @@ def main() -> None:
             results[name] = res
             print(name, res, flush=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "command": " ".join(sys.argv)}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"meta": meta, "datasets": results}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out = Path(args.out)
+    write({"meta": meta, "datasets": results}, out.stem, None, folder=out.parent)
+    print(f"wrote {out}")
 
 
 def files_present(cls: type) -> bool:

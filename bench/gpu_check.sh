@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The checks that need a GPU, as one prepared script (CI has no GPU; run by hand on a CUDA machine):
 #   1. the CUDA test file (every plugin's contract on cuda, CPU/CUDA likelihood agreement, runner cells);
-#   2. a PixelCNN sweep (issue 6): pixelcnn_curve.py for several configs, several processes sharing the GPU.
+#   2. a PixelCNN sweep: the grid bench/grids/pixelcnn_curve.toml once per line of a sweep file (its
+#      --set overrides on top), several `genbench run` processes sharing the GPU.
 #
 #   OUT=/tmp/gpu-check [SWEEP=bench/sweeps/pixelcnn_1.txt] bash bench/gpu_check.sh [tests|sweep|all]
-# Writes $OUT/cuda_tests.log and $OUT/pixelcnn_sweep.jsonl.  Uses the machine's python3 (no venv made):
-# the package is installed editable without dependencies, which must already be there.
+# Writes $OUT/cuda_tests.log and, per sweep line, $OUT/pixelcnn_sweep/<tag>/ (results.md of the run's report and
+# its curves.csv: validation bits/dim and sample metrics along training).  Uses the machine's python3 (no venv
+# made): the package is installed editable without dependencies, which must already be there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu-check}
@@ -22,25 +24,30 @@ if [[ $WHAT == tests || $WHAT == all ]]; then
 fi
 
 if [[ $WHAT == sweep || $WHAT == all ]]; then
-  # one config a line, "tag|overrides" on top of the standard preset ("seed=N" picks the training seed);
-  # max_minutes is switched off so that GPU and CPU train the same number of steps
+  # one config a line, "tag|overrides" on top of the grid ("seed=N" picks the training seed); the grid switches
+  # max_minutes off, so that GPU and CPU train the same number of steps
   mapfile -t configs < <(grep -v '^#' "${SWEEP:-bench/sweeps/pixelcnn_1.txt}")
   mkdir -p /tmp/sweep
   running=0
   for entry in "${configs[@]}"; do
     tag=${entry%%|*}
-    sets=()
-    for kv in max_minutes=none ${entry#*|}; do
-      if [[ $kv == seed=* ]]; then sets+=(--seed "${kv#seed=}"); else sets+=(--set "$kv"); fi
+    args=()
+    for kv in ${entry#*|}; do
+      if [[ $kv == seed=* ]]; then args+=(--seeds "${kv#seed=}"); else args+=(--set "$kv"); fi
     done
-    timeout 300 python3 bench/pixelcnn_curve.py --device cuda --threads 1 --every 250 --fid-seeds 2 --tag "$tag" \
-      --cache /tmp/sweep-cache "${sets[@]}" >"/tmp/sweep/$tag.jsonl" 2>"/tmp/sweep/$tag.err" &
+    # each run has its own folder (and fits the feature classifier in it: seconds on a GPU)
+    (timeout 300 python3 -m genbench.cli run --config bench/grids/pixelcnn_curve.toml --device cuda --no-progress \
+       --out "/tmp/sweep/$tag" "${args[@]}" && python3 -m genbench.cli report --out "/tmp/sweep/$tag") \
+      >"/tmp/sweep/$tag.log" 2>&1 &
     running=$((running + 1))
-    if (( running == 1 )); then sleep 25; fi  # the first one trains and caches the feature classifier
     if (( running % 7 == 0 )); then wait; fi
   done
   wait
-  cat /tmp/sweep/*.jsonl >"$OUT/pixelcnn_sweep.jsonl"
-  for f in /tmp/sweep/*.err; do [[ -s $f ]] && { echo "== $f"; tail -3 "$f"; }; done
-  wc -l "$OUT/pixelcnn_sweep.jsonl"
+  for entry in "${configs[@]}"; do
+    tag=${entry%%|*}
+    mkdir -p "$OUT/pixelcnn_sweep/$tag"
+    cp "/tmp/sweep/$tag/results.md" /tmp/sweep/"$tag"/runs/*/curves.csv "$OUT/pixelcnn_sweep/$tag/" 2>/dev/null \
+      || { echo "== $tag"; tail -3 "/tmp/sweep/$tag.log"; }
+  done
+  ls "$OUT/pixelcnn_sweep" | wc -l
 fi

@@ -1,7 +1,7 @@
 """Benchmark: genbench's FID path against torchmetrics and torch-fidelity on the same machine and inputs.
 
 Three measurements, each timed for genbench, torchmetrics and torch-fidelity, written to
-bench/results/metrics.json and bench/results/metrics.md with ratios (theirs / ours: > 1 means
+bench/results/metrics.json and bench/results/metrics.md (stamped with the commit and the extractor recipes) with ratios (theirs / ours: > 1 means
 genbench is faster) and the FID values (they must agree):
 
 1. FID from 10,000 x 2048 features per set (feature extraction excluded): statistics + distance.
@@ -23,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -31,8 +30,9 @@ from genbench.metrics.extractors import ClassifierNet, FeatureExtractor, weights
 from genbench.metrics.features import cached_features, stream_features, tensor_batches
 from genbench.metrics.inception import InceptionExtractor, load_fidelity_state
 from genbench.metrics.stats import FeatureStats, fid_from_stats
+from genbench.provenance import recipe
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench_common import RESULTS, write  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 class Identity(nn.Module):
@@ -123,7 +123,7 @@ def bench_cnn(n: int) -> dict:
                 m.update(xb[i : i + 4000], real=False)
         return float(m.compute())
 
-    out = {"n_per_set": n, "image": "1x8x8"}
+    out = {"n_per_set": n, "image": "1x8x8", "extractor_sha256": ext.sha256}
     for name, fn in (("genbench", ours), ("torchmetrics", tm)):
         value, sec = timed(fn)
         out[name] = {"fid": value, "seconds": sec, "images_per_second": 2 * n / sec}
@@ -198,7 +198,7 @@ def ratios(section: dict, base: str = "genbench") -> dict:
     return section
 
 
-def write_markdown(res: dict, path: Path) -> None:
+def markdown(res: dict) -> str:
     lines = [f"# genbench metrics benchmark ({res['when']})", "",
              f"Machine: {res['machine']}; torch threads {res['torch_threads']}; load average at start {res['loadavg']}.", ""]
     for key, title in (("fid_from_features", "FID from precomputed features (statistics + distance)"),
@@ -215,7 +215,7 @@ def write_markdown(res: dict, path: Path) -> None:
                 fd = f"{r['fid_rel_diff_vs_ours']:.2e}" if r else "0"
                 lines.append(f"| {name} | {v['seconds']:.2f} | {ips} | {v['fid']:.6f} | {tr} | {fd} |")
         lines.append("")
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -241,9 +241,10 @@ def main() -> None:
     res["inception_fid"] = ratios(bench_inception(args.n_inception, args.batch))
     print(json.dumps(res["inception_fid"], indent=1))
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
-    write_markdown(res, out.with_suffix(".md"))
+    extractors = [recipe("random-cnn", "ClassifierNet(1, 10, 8) at torch seed 0", res["cnn_extraction_fid"]["extractor_sha256"]),
+                  recipe("inception", res["inception_fid"]["weights"]["weights_source"],
+                         res["inception_fid"]["extractor_sha256"])]
+    write(res, out.stem, markdown(res), extractors, folder=out.parent)
     print(f"wrote {out} and {out.with_suffix('.md')}")
 
 

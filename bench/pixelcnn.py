@@ -1,28 +1,31 @@
-"""Gated PixelCNN benchmark on digits (issue 6): exact test bits/dim beside the independent
-per-pixel baseline, FID beside the real-data floor, and sampling speed of the row-cached
-sampler against the naive loop (same generator, same draws).
+"""Gated PixelCNN on digits: exact test bits/dim beside the independent per-pixel baseline, FID beside the
+real-data floor, and the sampling speed of the row-cached sampler against the naive loop (same generator,
+same draws), plus completions of half-seen digits.
 
-    flock /tmp/genbench-cpu.lock .venv/bin/python bench/pixelcnn.py [--preset standard] [--set KEY=VALUE ...]
+    flock /tmp/genbench-cpu.lock .venv/bin/python bench/pixelcnn.py --grid bench/grids/pixelcnn_vs_independent.toml \
+        [--seed 1 --tag seed1]
+    flock /tmp/genbench-cpu.lock .venv/bin/python bench/pixelcnn.py [--preset standard] [--set KEY=VALUE ...] \
+        [--out FOLDER]
 
-Runs two genbench cells through the real Runner (same batch order, budget, validation-selected
-checkpoint, sampling, quantisation and metrics as ``genbench run``): ``independent`` (standard) and
-``pixelcnn`` (``--preset``).  Then, on pixelcnn's validation-selected checkpoint:
+The two cells (``pixelcnn`` and ``independent`` for ``--seed``) run through the real Runner: from the
+grid file (its out folder by default; cells that ``genbench run --config`` already finished there are read,
+not trained again), or ``pixelcnn`` with ``--preset``/``--set`` and ``independent`` (standard) into
+``--out``.  Then, on pixelcnn's validation-selected checkpoint:
 
-* fast vs naive sampler: ``--speed-n`` images with the same generator, timed in turn; the samples
-  must be identical; images/s of each, and one-image latency of each;
+* fast vs naive sampler: ``--speed-n`` images with the same generator, each drawn and timed by the runner's
+  sampler (``genbench.runner.sampling.draw``); the samples must be identical; images/s and one-image latency;
 * completion: the top half of ``--complete-n`` test digits given, the bottom half sampled
   (``PixelCNN.complete``); the share of completions that the data set's classifier assigns to the
   original digit's class (the classifier's accuracy on the real test digits is the ceiling), and
   a PNG grid (original / given half / completion) in bench/results/.
 
-Targets (issue 6): test bits/dim <= 1.8 (uniform is log2(17) = 4.09); FID <= 3 x floor.
-Writes bench/results/pixelcnn_<preset>[_<tag>].json and .md.
+Targets: test bits/dim <= 1.8 (uniform is log2(17) = 4.09); FID <= 3 x floor.
+Writes bench/results/pixelcnn_<preset>[_<tag>].json and .md (stamped with the commit and the extractor recipe).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 import tempfile
@@ -31,90 +34,100 @@ from pathlib import Path
 
 import torch
 
-import genbench_independent
-import genbench_pixelcnn
-from genbench.config import parse_overrides, resolve_config
+from genbench.config import parse_overrides
+from genbench.grid import load_grid
 from genbench.io import load_checkpoint
 from genbench.metrics.extractors import get_extractor
 from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner
-from genbench_pixelcnn import PixelCNN
+from genbench.runner.sampling import draw
 
-from bench_common import RESULTS, details  # noqa: E402
+from bench_common import RESULTS, details, pick, write  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 TARGET_BPD = 1.8
 TARGET_FID_RATIO = 3.0
 
 
-def registry():
-    return build_registry(extra=[genbench_pixelcnn, genbench_independent], autoload=False)
+def timed(model, data, config, n: int, seed: int, device: torch.device) -> tuple[torch.Tensor, float]:
+    """``n`` samples in one batch from the runner's sampler (levels) and the seconds they took."""
+    one_batch = dataclasses.replace(config, n_samples=n, sample_batch_size=n)
+    levels, seconds, _ = draw(model, data, one_batch, None, torch.Generator().manual_seed(seed), device,
+                              model.sampler_name(None))
+    return levels, seconds
 
 
-def pick(rows: list[dict], metric: str) -> dict | None:
-    hits = [r for r in rows if r["metric"] == metric]
-    return hits[0] if hits else None
-
-
-def timed_sample(model: PixelCNN, n: int, seed: int) -> tuple[torch.Tensor, float]:
-    model.train(False)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        x = model.sample(n, generator=torch.Generator().manual_seed(seed))
-    if model.device.type == "cuda":
-        torch.cuda.synchronize()
-    return x.cpu(), time.perf_counter() - t0
+def cells(args, registry) -> tuple[Path, list[CellSpec]]:
+    """The output folder and the (independent, pixelcnn) cells for ``args.seed``."""
+    if args.grid:
+        grid = load_grid(args.grid)
+        chosen = [c for c in grid.cell_specs(registry) if c.seed == args.seed]
+        found = {c.model: c for c in chosen}
+        if set(found) != {"pixelcnn", "independent"}:
+            raise SystemExit(f"{args.grid} has no pixelcnn and independent cells with seed {args.seed}")
+        return Path(args.out or grid.out or "reports"), [found["independent"], found["pixelcnn"]]
+    out = Path(args.out or tempfile.mkdtemp(prefix="pixelcnn-bench-"))
+    return out, [CellSpec("independent", "digits", args.seed, "standard"),
+                 CellSpec("pixelcnn", "digits", args.seed, args.preset, parse_overrides(args.set))]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="standard")
+    ap.add_argument("--grid", default=None, help="a grid file with pixelcnn and independent cells")
+    ap.add_argument("--preset", default="standard", help="pixelcnn preset (without --grid)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pixelcnn config override")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pixelcnn config override "
+                    "(without --grid)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", default=None, help="runner output folder (default: a fresh temporary folder)")
+    ap.add_argument("--out", default=None, help="runner output folder (default: the grid's, else a temporary one)")
     ap.add_argument("--speed-n", type=int, default=100, help="images for the fast-vs-naive timing")
     ap.add_argument("--complete-n", type=int, default=300, help="test digits to complete from their top half")
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
+    if args.grid and args.set:
+        raise SystemExit("--set applies without --grid only (put overrides in the grid file)")
 
-    out = Path(args.out or tempfile.mkdtemp(prefix="pixelcnn-bench-"))
-    runner = Runner(out_dir=out, registry=registry(), device=args.device, progress=False)
-    overrides = parse_overrides(args.set)
+    registry = build_registry(autoload=True)
+    out, (base_spec, spec_cell) = cells(args, registry)
+    runner = Runner(out_dir=out, registry=registry, device=args.device, progress=False)
     t0 = time.perf_counter()
-    base = runner.run_cell(CellSpec("independent", "digits", args.seed, "standard"))
-    res = runner.run_cell(CellSpec("pixelcnn", "digits", args.seed, args.preset, overrides))
+    base = runner.run_cell(base_spec)
+    plan = runner.plan(spec_cell)
+    res = runner.run_cell(plan)
     cells_wall = time.perf_counter() - t0
     for r in (base, res):
         if r.state == "failed":
             raise SystemExit(f"cell {r.spec.model} failed: {r.error}")
     rows, base_rows = res.rows, base.rows
-    data = runner.load_data("digits")
+    data = plan.data
     spec = data.spec
+    preset = spec_cell.preset
 
     # the validation-selected checkpoint, in a fast-sampler and a naive-sampler model
-    config = resolve_config(PixelCNN, args.preset, spec, overrides)
-    ckpt = res.run_dir / "checkpoints" / "best.pt"
-    state = load_checkpoint(ckpt, runner.device)["model"]
-    fast = PixelCNN(dataclasses.replace(config, sampler="fast"), spec, runner.device)
-    naive = PixelCNN(dataclasses.replace(config, sampler="naive"), spec, runner.device)
+    config = plan.config
+    state = load_checkpoint(res.run_dir / "checkpoints" / "best.pt", runner.device)["model"]
+    fast = plan.model_cls(dataclasses.replace(config, sampler="fast"), spec, runner.device)
+    naive = plan.model_cls(dataclasses.replace(config, sampler="naive"), spec, runner.device)
     fast.load_state_dict(state)
     naive.load_state_dict(state)
+    fast.train(False)
+    naive.train(False)
 
     speed = {"n": args.speed_n, "device": str(runner.device), "sample_threads": config.sample_threads}
-    timed_sample(fast, 2, 0)  # warm-up
-    xf, tf = timed_sample(fast, args.speed_n, 1234)
-    xn, tn = timed_sample(naive, args.speed_n, 1234)
-    _, lf = timed_sample(fast, 1, 99)
-    _, ln = timed_sample(naive, 1, 99)
+    timed(fast, data, config, 2, 0, runner.device)  # warm-up
+    xf, tf = timed(fast, data, config, args.speed_n, 1234, runner.device)
+    xn, tn = timed(naive, data, config, args.speed_n, 1234, runner.device)
+    _, lf = timed(fast, data, config, 1, 99, runner.device)
+    _, ln = timed(naive, data, config, 1, 99, runner.device)
     speed.update({
         "fast_images_per_second": args.speed_n / tf, "naive_images_per_second": args.speed_n / tn,
         "speedup": tn / tf, "identical_samples": bool(torch.equal(xf, xn)),
-        "fast_latency_one_image_s": lf, "naive_latency_one_image_s": ln, "nfe": fast.last_nfe,
+        "fast_latency_one_image_s": lf, "naive_latency_one_image_s": ln, "nfe": fast.nfe(None),
     })
     print(f"speed: fast {speed['fast_images_per_second']:.1f} img/s, naive {speed['naive_images_per_second']:.1f} img/s, "
           f"x{speed['speedup']:.1f}, identical {speed['identical_samples']}", flush=True)
 
     # completion of the bottom half from the top half
-    ext = get_extractor("classifier", data, runner.cache_dir, runner.device)
+    ext = get_extractor("classifier", data, runner.cache_dir, runner.device, registry)
     x = data.unit("test")[: args.complete_n].to(runner.device)
     labels = data.test_labels[: args.complete_n]
     mask = torch.zeros(1, 1, spec.height, spec.width, dtype=torch.bool)
@@ -123,7 +136,8 @@ def main() -> None:
     kept = bool(torch.equal(completed[..., : spec.height // 2, :], x.cpu()[..., : spec.height // 2, :]))
     real_acc = float((ext.probabilities(x.cpu()).argmax(-1) == labels).double().mean())
     comp_acc = float((ext.probabilities(completed).argmax(-1) == labels).double().mean())
-    grid_path = RESULTS / f"pixelcnn_{args.preset}{'_' + args.tag if args.tag else ''}_completion.png"
+    tag = f"pixelcnn_{preset}" + (f"_{args.tag}" if args.tag else "")
+    grid_path = RESULTS / f"{tag}_completion.png"
     save_completion_grid(x.cpu()[:20], mask, completed[:20], grid_path)
 
     def value(rs: list[dict], metric: str) -> float | None:
@@ -131,11 +145,11 @@ def main() -> None:
         return None if r is None else float(r["value"])
 
     bpd, base_bpd = pick(rows, "bits_per_dim"), pick(base_rows, "bits_per_dim")
-    fid, floor = pick(rows, "fid"), pick(rows, "fid_floor")
+    fid, floor = pick(rows, "fid", sampling_seed=0), pick(rows, "fid_floor")
     result = {
         "command": "flock /tmp/genbench-cpu.lock .venv/bin/python bench/pixelcnn.py " + " ".join(sys.argv[1:]),
-        "preset": args.preset, "overrides": overrides, "seed": args.seed, "run_dir": str(res.run_dir),
-        "config": config.to_dict(), "cells_wall_seconds": cells_wall,
+        "grid": args.grid, "preset": preset, "overrides": spec_cell.overrides, "seed": args.seed,
+        "run_dir": str(res.run_dir), "config": config.to_dict(), "cells_wall_seconds": cells_wall,
         "train_seconds": value(rows, "train_seconds"), "train_steps": value(rows, "train_steps"),
         "parameters": value(rows, "parameters"),
         "selected_step": details(pick(rows, "val_bits_per_dim")).get("selected_step"),
@@ -162,11 +176,7 @@ def main() -> None:
                         "fid_over_floor": fid["value"] / floor["value"] <= TARGET_FID_RATIO},
         "torch_threads": torch.get_num_threads(),
     }
-    tag = f"pixelcnn_{args.preset}" + (f"_{args.tag}" if args.tag else "")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{tag}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    (RESULTS / f"{tag}.md").write_text(markdown(result))
-    print(markdown(result))
+    write(result, tag, markdown(result), [ext])
 
 
 def save_completion_grid(x: torch.Tensor, mask: torch.Tensor, completed: torch.Tensor, path: Path) -> None:

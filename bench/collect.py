@@ -1,0 +1,99 @@
+"""A grid's report as stamped result files: bench/results/<grid name>.md and .json.
+
+    genbench run --config bench/grids/ddpm_standard.toml
+    genbench report --out reports-bench/ddpm_standard
+    python bench/collect.py bench/grids/ddpm_standard.toml
+
+(``make bench`` does this for every grid.)  The Markdown is the report's results.md under the commands
+that made it and the stamp (commit, recipe of every feature extractor in the rows); for a grid with
+``sample_every``, the sample metrics along training follow (each run's curves.csv).  The JSON holds the
+stamp, the resolved grid, the report's leaderboard and tidy rows, and the curves.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from genbench.grid import GridError, load_grid
+from genbench.provenance import recipes_from_rows
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import ROOT, write  # noqa: E402
+
+CURVE_METRICS = ("fid", "precision", "recall")
+
+
+def sample_curves(out: Path) -> dict[str, list[dict]]:
+    """run id -> the steps of its curves.csv that carry sample metrics (with the validation bits/dim of that step)."""
+    curves = {}
+    for path in sorted((out / "runs").glob("*/curves.csv")):
+        df = pd.read_csv(path)
+        cols = [c for c in df.columns if c.split(":")[0] in CURVE_METRICS and ":" in c]
+        if not cols:
+            continue
+        keep = ["step", "seconds", *(["val_bits_per_dim"] if "val_bits_per_dim" in df.columns else []), *cols]
+        merged = df[keep].groupby("step", as_index=False).first()
+        merged = merged[merged[cols].notna().any(axis=1)]
+        curves[path.parent.name] = json.loads(merged.to_json(orient="records"))
+    return curves
+
+
+def curves_markdown(curves: dict[str, list[dict]]) -> str:
+    lines = ["", "## Sample metrics along training", "",
+             "Every `sample_every` steps: `n_samples` per sampler (sampling seed 0) scored against the test split "
+             "with the run's first extractor; seconds are training seconds.", ""]
+    for run_id, points in curves.items():
+        cols = [c for c in points[0] if c not in ("step", "seconds")]
+        lines += [f"### {run_id}", "", "| step | train s | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+        for p in points:
+            cells = ["" if p.get(c) is None or (isinstance(p[c], float) and math.isnan(p[c])) else f"{p[c]:.4g}" for c in cols]
+            lines.append(f"| {p['step']} | {p['seconds']:.0f} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("grid", help="the grid file (bench/grids/NAME.toml)")
+    ap.add_argument("--out", default=None, help="the folder `genbench run` wrote to (default: the grid's out)")
+    ap.add_argument("--name", default=None, help="result file name (default: the grid file's stem)")
+    args = ap.parse_args(argv)
+    try:
+        grid = load_grid(args.grid)
+    except GridError as exc:
+        raise SystemExit(str(exc)) from None
+    out = Path(args.out or grid.out or "reports")
+    name = args.name or Path(args.grid).stem
+    try:
+        report = json.loads((out / "results.json").read_text())
+        board = (out / "results.md").read_text()
+    except FileNotFoundError:
+        raise SystemExit(f"no report in {out}: run `genbench run --config {args.grid}` and "
+                         f"`genbench report --out {out}` first") from None
+    rows = report.get("rows", [])
+    curves = sample_curves(out)
+    grid_path = Path(args.grid).resolve()
+    shown = grid_path.relative_to(ROOT) if grid_path.is_relative_to(ROOT) else grid_path
+    commands = [f"genbench run --config {shown}", f"genbench report --out {out}", f"python bench/collect.py {shown}"]
+    r = grid.resolved()
+    text = "\n".join([
+        f"# {name}", "",
+        "Made by: " + " && ".join(f"`{c}`" for c in commands), "",
+        f"Grid: models {r['models']}, data sets {r['datasets']}, seeds {r['seeds']}, preset `{r['preset']}`, "
+        f"overrides {r['common_overrides'] or '{}'} and per model {r['model_overrides'] or '{}'}.", "",
+        board.rstrip(), curves_markdown(curves) if curves else "", ""])
+    failed = report.get("failed", [])
+    if failed:
+        text += "\nFailed cells: " + "; ".join(f"{f.get('model')} seed {f.get('seed')}: {f.get('error')}" for f in failed) + "\n"
+    result = {"commands": commands, "grid": r, "grid_source": grid.source, "leaderboard": report.get("leaderboard", []),
+              "failed": failed, "curves": curves, "rows": rows}
+    write(result, name, text, recipes_from_rows(rows))
+
+
+if __name__ == "__main__":
+    main()
