@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MODELS ?= ddpm,vae,gan
 
-.PHONY: venv run report test bench clean
+.PHONY: venv run report test bench readme-tables clean
 
 $(BIN)/genbench: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,7 +34,7 @@ bench: venv
 	  out=$$($(BIN)/python -c 'import sys; from genbench.grid import load_grid; print(load_grid(sys.argv[1]).out or "reports")' $$grid); \
 	  echo "== $$grid -> $$out"; \
 	  $(BIN)/genbench run --config $$grid --no-progress; \
-	  $(BIN)/genbench report --out $$out; \
+	  $(BIN)/genbench report $$out; \
 	  $(BIN)/python bench/collect.py $$grid; \
 	done
 	$(BIN)/python bench/pixelcnn.py --grid bench/grids/pixelcnn_vs_independent.toml --seed 0
@@ -43,6 +43,11 @@ bench: venv
 	$(BIN)/python bench/ldm_analysis.py bench/grids/ldm_fashion-mnist.toml --decomp-n 500
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/data.py
+
+# The numbers in README.md's generated tables (between <!-- generated:NAME --> markers) from the committed
+# results files in bench/results/; tests/test_readme_tables.py fails when they disagree.
+readme-tables: venv
+	$(BIN)/python tools/readme_tables.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

@@ -1,7 +1,7 @@
 """A grid's report as stamped result files: bench/results/<grid name>.md and .json.
 
     genbench run --config bench/grids/ddpm_standard.toml
-    genbench report --out reports-bench/ddpm_standard
+    genbench report reports-bench/ddpm_standard
     python bench/collect.py bench/grids/ddpm_standard.toml
 
 (``make bench`` does this for every grid.)  The Markdown is the report's results.md under the commands
@@ -74,12 +74,12 @@ def main(argv: list[str] | None = None) -> None:
         board = (out / "results.md").read_text()
     except FileNotFoundError:
         raise SystemExit(f"no report in {out}: run `genbench run --config {args.grid}` and "
-                         f"`genbench report --out {out}` first") from None
+                         f"`genbench report {out}` first") from None
     rows = report.get("rows", [])
     curves = sample_curves(out)
     grid_path = Path(args.grid).resolve()
     shown = grid_path.relative_to(ROOT) if grid_path.is_relative_to(ROOT) else grid_path
-    commands = [f"genbench run --config {shown}", f"genbench report --out {out}", f"python bench/collect.py {shown}"]
+    commands = [f"genbench run --config {shown}", f"genbench report {out}", f"python bench/collect.py {shown}"]
     r = grid.resolved()
     text = "\n".join([
         f"# {name}", "",

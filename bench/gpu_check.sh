@@ -37,7 +37,7 @@ if [[ $WHAT == sweep || $WHAT == all ]]; then
     done
     # each run has its own folder (and fits the feature classifier in it: seconds on a GPU)
     (timeout 300 python3 -m genbench.cli run --config bench/grids/pixelcnn_curve.toml --device cuda --no-progress \
-       --out "/tmp/sweep/$tag" "${args[@]}" && python3 -m genbench.cli report --out "/tmp/sweep/$tag") \
+       --out "/tmp/sweep/$tag" "${args[@]}" && python3 -m genbench.cli report "/tmp/sweep/$tag") \
       >"/tmp/sweep/$tag.log" 2>&1 &
     running=$((running + 1))
     if (( running % 7 == 0 )); then wait; fi

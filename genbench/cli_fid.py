@@ -11,7 +11,6 @@ provenance (extractor, weights sha256, resize method, n, reference).
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -64,7 +63,7 @@ def compare(a: ImageSet, b: ImageSet, extractor_name: str, *, registry: Registry
         for s in (a, b):
             if tuple(s.shape) != tuple(data.spec.shape):
                 raise ImageSetError(f"{s.path} has images {s.shape} but the {ext.name} extractor of {dataset} "
-                                    f"takes {tuple(data.spec.shape)}; use --extractor inception")
+                                    f"takes {tuple(data.spec.shape)}; use --extractors inception")
     keep = kid_ or pr
     bs = 4 * ext.batch_size
     sets = [cached_features(ext, s.content, (lambda s=s: s.batches(bs)), cache_dir, keep=keep, label=s.path) for s in (a, b)]
@@ -98,8 +97,10 @@ def default_cache_dir() -> Path:
 @click.command(name="fid")
 @click.argument("reference", metavar="A")
 @click.argument("compared", metavar="B")
-@click.option("--extractor", "extractors", default="inception", show_default=True,
-              help="Comma-separated feature extractors: inception, classifier, random-cnn, or a plugin's name.")
+@click.option("--extractors", "extractors", default=None,
+              help="Comma-separated feature extractors: inception, classifier, random-cnn, or a plugin's name.  "
+                   "[default: inception]")
+@click.option("--extractor", "old_extractors", default=None, hidden=True)  # deprecated spelling of --extractors
 @click.option("--kid", "kid_", is_flag=True, help="Also KID (subset size and count recorded).")
 @click.option("--pr", is_flag=True, help="Also precision/recall (k=3) and density/coverage (k=5).")
 @click.option("--dataset", default=None, help="Data set a data-set-specific extractor (classifier) is fitted to, e.g. digits.")
@@ -112,15 +113,28 @@ def default_cache_dir() -> Path:
 @click.option("--seed", default=0, show_default=True, help="Seed of KID subsets and precision/recall subsampling.")
 @click.option("--kid-subsets", default=100, show_default=True)
 @click.option("--kid-subset-size", default=1000, show_default=True)
-@click.option("--json", "json_out", default=None, type=click.Path(dir_okay=False), help="Also write the rows as JSON.")
-def fid_command(reference, compared, extractors, kid_, pr, dataset, inception_weights, cache_dir, no_cache, device, seed,
-                kid_subsets, kid_subset_size, json_out) -> None:
+@click.option("--json", "json_out", default=None, metavar="FILE|-",
+              help="Also write the rows as JSON (- = standard output; the other output goes to standard error).")
+def fid_command(reference, compared, extractors, old_extractors, kid_, pr, dataset, inception_weights, cache_dir,
+                no_cache, device, seed, kid_subsets, kid_subset_size, json_out) -> None:
     """FID between image sets A (reference) and B: folders of images or .npz files."""
     from genbench.data.base import DataError
     from genbench.data.files import load_image_set
+    from genbench.jsonout import write_json
     from genbench.metrics.inception import InceptionWeightsError
     from genbench.plugins import UnknownNameError, get_registry
     from genbench.runner.device import deterministic_kernels, pick_device
+
+    if old_extractors is not None:
+        click.echo("warning: --extractor is deprecated; use --extractors (comma-separated)", err=True)
+        if extractors is not None:
+            raise click.UsageError("give --extractors only (--extractor is its deprecated spelling)")
+        extractors = old_extractors
+    extractors = extractors or "inception"
+    err = json_out == "-"  # standard output carries the JSON document
+
+    def echo(text: str) -> None:
+        click.echo(text, err=err)
 
     try:
         registry = get_registry()
@@ -134,21 +148,21 @@ def fid_command(reference, compared, extractors, kid_, pr, dataset, inception_we
                                      dataset=dataset, weights=inception_weights, seed=seed, kid_subsets=kid_subsets,
                                      kid_subset_size=kid_subset_size)
             all_rows += rows
-            click.echo(f"[{prov['extractor']}]")
+            echo(f"[{prov['extractor']}]")
             for r in rows:
                 extra = ""
                 if r.metric == "kid":
                     extra = f"  (std {r.details['std_over_subsets']:.3g} over {r.details['subsets']} subsets of {r.details['subset_size']})"
-                click.echo(f"  {r.metric:<10} {r.value:.6g}   n={r.n} vs {r.n_reference}{extra}")
-            click.echo(f"  extractor  {prov['extractor']}  sha256 {prov['extractor_sha256']}")
-            click.echo(f"  resize     {prov['resize']}")
+                echo(f"  {r.metric:<10} {r.value:.6g}   n={r.n} vs {r.n_reference}{extra}")
+            echo(f"  extractor  {prov['extractor']}  sha256 {prov['extractor_sha256']}")
+            echo(f"  resize     {prov['resize']}")
             for key in ("weights_source", "weights_file", "weights_file_sha256", "extractor_test_accuracy", "extractor_data"):
                 if key in prov:
-                    click.echo(f"  {key:<10} {prov[key]}")
-            click.echo(f"  reference  A = {a.path} (n={rows[0].n_reference}); compared B = {b.path} (n={rows[0].n})")
-            click.echo(f"  cache      {cache if cache else 'off'} (A {'hit' if rows[0].details['cached'][0] else 'computed'}, "
-                       f"B {'hit' if rows[0].details['cached'][1] else 'computed'})")
+                    echo(f"  {key:<10} {prov[key]}")
+            echo(f"  reference  A = {a.path} (n={rows[0].n_reference}); compared B = {b.path} (n={rows[0].n})")
+            echo(f"  cache      {cache if cache else 'off'} (A {'hit' if rows[0].details['cached'][0] else 'computed'}, "
+                 f"B {'hit' if rows[0].details['cached'][1] else 'computed'})")
     except (InceptionWeightsError, UnknownNameError, DataError, ValueError) as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from None
     if json_out:
-        Path(json_out).write_text(json.dumps([asdict(r) for r in all_rows], indent=2, default=str) + "\n")
+        write_json([asdict(r) for r in all_rows], json_out)

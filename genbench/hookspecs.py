@@ -32,3 +32,9 @@ def genbench_metrics() -> list[type]:
 @hookspec
 def genbench_extractors() -> list[type]:
     """Return FeatureExtractor subclasses (each with a unique ``name``) for FID/KID/precision-recall."""
+
+
+@hookspec
+def genbench_loggers() -> list[type]:
+    """Return experiment-tracker classes (``genbench.trackers.Tracker`` subclasses, each with a unique ``name``)
+    for ``genbench run --log NAME``."""

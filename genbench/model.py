@@ -22,6 +22,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+#: what config.json and ``genbench run`` say about a model that declares no presets
+NO_PRESETS_NOTE = "preset not defined by the plugin: Config defaults"
+
 @dataclass(frozen=True)
 class DataSpec:
     """Shape and discreteness of a data set: images are (channels, height, width), K levels each."""
@@ -126,7 +129,8 @@ class GenerativeModel(abc.ABC):
       name            the registry name (``genbench run --models NAME``)
       Config          its config dataclass (a ModelConfig subclass)
       presets         {"tiny"|"quick"|"standard"|...: {field: value}} overrides of Config;
-                      "tiny" is what the contract test and unit tests use
+                      "tiny" is what the contract test and unit tests use; no presets at all:
+                      the Config defaults under every preset name
       likelihood      the kind of the primary ``nll`` ("exact", "ELBO", "VLB", ...), or
                       None when the model has no ``nll``
       role            "model", or "baseline" for reference points such as the per-pixel model
@@ -165,10 +169,21 @@ class GenerativeModel(abc.ABC):
     # --- presets -----------------------------------------------------------------
     @classmethod
     def preset_overrides(cls, preset: str, data: DataSpec) -> dict[str, Any]:
-        """Config overrides for ``preset`` on data of this spec (override to vary by data)."""
+        """Config overrides for ``preset`` on data of this spec (override to vary by data).
+
+        A model that declares no presets at all runs on its Config defaults under any preset name
+        (:data:`NO_PRESETS_NOTE`); a model with presets refuses a name it does not define (KeyError).
+        """
+        if not cls.presets:
+            return {}
         if preset not in cls.presets:
             raise KeyError(preset)
         return dict(cls.presets[preset])
+
+    @classmethod
+    def preset_note(cls, preset: str) -> str | None:
+        """Why ``preset`` did not shape the config, when it did not (recorded in config.json), else None."""
+        return NO_PRESETS_NOTE if not cls.presets else None
 
     # --- the interface -------------------------------------------------------------
     @abc.abstractmethod

@@ -115,7 +115,8 @@ def _check_attributes(model_cls: type[GenerativeModel], name: str, preset: str) 
     assert lik is None or (isinstance(lik, str) and lik), f"{name}: likelihood must be a kind label ('exact', ...) or None"
     assert model_cls.likelihood_is_exact() == (lik == "exact"), f"{name}: likelihood_is_exact() disagrees with likelihood"
     assert isinstance(model_cls.role, str) and model_cls.role, f"{name}: role must be a non-empty string"
-    assert preset in model_cls.presets, f"{name}: needs a {preset!r} preset for tests"
+    assert preset in model_cls.presets or not model_cls.presets, (
+        f"{name}: needs a {preset!r} preset for tests (or no presets at all: the Config defaults)")
 
 
 def _check_sampler_counts(model: GenerativeModel, name: str) -> None:

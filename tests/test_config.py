@@ -49,3 +49,32 @@ def test_runner_fields_are_on_every_config_and_checked():
         resolve_config(Model, "quick", SPEC, {"sampling_seeds": 0})
     with pytest.raises(ConfigError, match="sample_every"):
         resolve_config(Model, "quick", SPEC, {"sample_every": "-5"})
+
+
+def test_a_model_without_presets_runs_on_its_config_defaults_under_any_preset():
+    """A plugin that writes no `presets` gets a working model: the Config defaults, noted, under every name."""
+    from dataclasses import dataclass
+
+    from genbench.model import NO_PRESETS_NOTE, GenerativeModel, ModelConfig
+
+    @dataclass
+    class Cfg(ModelConfig):
+        width: int = 7
+
+    class Bare(GenerativeModel):
+        name = "bare"
+        Config = Cfg
+
+        def train_step(self, x):
+            return {"loss": 0.0}
+
+        def sample(self, n, *, steps=None, generator=None):
+            raise NotImplementedError
+
+    for preset in ("quick", "standard", "anything"):
+        assert resolve_config(Bare, preset, SPEC) == Cfg()
+        assert Bare.preset_note(preset) == NO_PRESETS_NOTE == "preset not defined by the plugin: Config defaults"
+    assert resolve_config(Bare, "quick", SPEC, {"width": "3"}).width == 3
+    assert Model.preset_note("quick") is None  # a model with presets still refuses one it does not define
+    with pytest.raises(ConfigError, match="no preset 'anything'"):
+        resolve_config(Model, "anything", SPEC)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,53 @@ def test_the_leaderboard_grid_is_the_readme_command():
     """Same cells as `genbench run --models all --preset standard --seeds 0,1,2`: the stored runs stay valid."""
     cells = load_grid(GRIDS / "leaderboard_standard_digits.toml").cell_specs(REGISTRY)
     assert cells == [CellSpec(m, "digits", s, "standard", {}) for m in REGISTRY.models.names() for s in (0, 1, 2)]
+
+
+# ---------------------------------------------------------------------------------- the command line as a grid
+def test_flags_on_top_of_a_file_follow_one_override_rule():
+    """--set KEY replaces [set] KEY and every [set.<model>] KEY; MODEL.KEY adds to that model's table."""
+    from genbench.grid import with_flags
+
+    base = parse_grid(EXAMPLE, "example.toml")
+    g = with_flags(base, seeds="0,2-3", datasets="digits", sets={"sampling_seeds": "2", "vae.latent_dim": "4"})
+    assert g.seeds == [0, 2, 3] and g.path == "example.toml"
+    assert g.common_overrides == {"n_samples": 500, "ddim_eta": 0.5, "sampling_seeds": "2"}
+    assert g.model_overrides == {"ddpm": {"sample_steps": ["none", 50]}, "vae": {"latent_dim": "4"}}
+    by_model = {c.model: c.overrides for c in g.cell_specs(REGISTRY) if c.seed == 0}
+    assert by_model["ddpm"]["sampling_seeds"] == "2" and by_model["vae"] == {"n_samples": "500", "sampling_seeds": "2",
+                                                                            "latent_dim": "4"}
+    flags_only = with_flags(None, models="ddpm,vae", sets={"ddim_eta": "0.5"})
+    assert [c.overrides for c in flags_only.cell_specs(REGISTRY)] == [{"ddim_eta": "0.5"}, {}]
+    with pytest.raises(GridError, match="give --models"):
+        with_flags(None)
+
+
+def test_resolved_grid_reads_back_into_the_same_cells():
+    from genbench.grid import grid_from_resolved, with_flags
+
+    g = with_flags(parse_grid(EXAMPLE, "example.toml"), sets={"ddpm.sampling_seeds": "2", "max_steps": "none"})
+    again = grid_from_resolved({"grid": json.loads(json.dumps(g.resolved()))}, "runs/x/config.json")
+    assert again.cell_specs(REGISTRY) == g.cell_specs(REGISTRY)
+    with pytest.raises(GridError, match="neither a \"grid\" block nor an \"identity\""):
+        grid_from_resolved({"rows": []}, "c.json")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0,0", "gives seed 0 twice"), ([1, 1], "gives seed 1 twice"), ("0-2,1-3", "gives seed 1, 2 twice"),
+    ("3-1", "the range '3-1' is empty"), ("-1", "must be a list of integers"),
+])
+def test_seed_ranges_refuse_duplicates_in_one_line(value, message):
+    from genbench.grid import parse_seeds
+
+    assert parse_seeds("0,2-4") == [0, 2, 3, 4] and parse_seeds("0-2") == [0, 1, 2]
+    with pytest.raises(GridError, match=message):
+        parse_seeds(value, "--seeds", "command line")
+
+
+def test_split_overrides():
+    from genbench.grid import split_overrides
+
+    assert split_overrides({"lr": "1", "vae.lr": "2", "vae.beta": "3"}) == ({"lr": "1"}, {"vae": {"lr": "2", "beta": "3"}})
+    for bad in (".lr", "vae.", "a.b.c"):
+        with pytest.raises(GridError, match="MODEL.KEY=VALUE"):
+            split_overrides({bad: "1"})

@@ -98,7 +98,7 @@ def folder_shape(files: list[Path]) -> tuple[int, int, int]:
     first: tuple[tuple[int, int], Path] | None = None
     grey = True
     for f in files:
-        with Image.open(f) as img:
+        with _open_image(f) as img:
             if first is None:
                 first = (img.size, f)
             elif img.size != first[0]:
@@ -110,14 +110,26 @@ def folder_shape(files: list[Path]) -> tuple[int, int, int]:
     return (1 if grey else 3, h, w)
 
 
-def read_image_files(files: list[Path], channels: int) -> np.ndarray:
-    """Decode image files to uint8 levels N x C x H x W (grayscale or RGB as ``channels`` says)."""
+def _open_image(path: Path):  # noqa: ANN202  (a PIL image)
     from PIL import Image
 
+    try:
+        return Image.open(path)
+    except Exception as exc:
+        raise DataError(f"cannot read image {path} ({type(exc).__name__}); re-save or remove the file") from None
+
+
+def read_image_files(files: list[Path], channels: int) -> np.ndarray:
+    """Decode image files to uint8 levels N x C x H x W (grayscale or RGB as ``channels`` says); a file that
+    does not decode (truncated, not an image) is a one-line DataError naming it."""
     arrays = []
     for f in files:
-        with Image.open(f) as img:
-            arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+        with _open_image(f) as img:
+            try:
+                arr = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+            except Exception as exc:
+                raise DataError(f"cannot decode image {f} ({type(exc).__name__}: {str(exc).splitlines()[0][:80]}); "
+                                "re-save or remove the file") from None
         arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
     return np.stack(arrays)
 
@@ -171,6 +183,9 @@ class NpzDataset(Dataset):
             y_train, y_test = arrays.get("y"), None
         top = int(max(train.max(), test.max() if test is not None else 0))
         levels = int(arrays["levels"]) if "levels" in arrays else top + 1
+        if "levels" in arrays and levels < 2:
+            raise DataError(f"{path.name} says levels={levels}; a data set needs at least 2 levels (0..K-1); "
+                            "store the number of levels K >= 2")
         if top >= levels:
             raise DataError(f"{path.name} has value {top} but levels={levels}; values must be 0..levels-1")
         if test is not None and (y_train is None) != (y_test is None):
@@ -252,6 +267,10 @@ def _npz_set(path: Path) -> ImageSet:
                             "add a 'levels' entry or store uint8")
         scale = 1.0 / (top - 1)
     elif np.issubdtype(x.dtype, np.floating):
+        if not np.isfinite(x).all():
+            bad = int((~np.isfinite(x)).reshape(len(x), -1).any(1).sum())
+            raise DataError(f"{path.name}:{key} holds NaN or infinite values in {bad} of {len(x)} images; "
+                            "remove or fix those images")
         if x.min() < 0 or x.max() > 1:
             raise DataError(f"{path.name}:{key} holds floats in {x.min():.3g}..{x.max():.3g}; floats must be in [0, 1]")
         scale = 1.0

@@ -7,10 +7,16 @@ share.  Every function works on any tensor shape (B, ...): pixels or latents.
   training   Algorithm 1 (L_simple) and one optimiser step of it
   decoders   the bound's last term L_0: discretised Gaussian (pixels) or Gaussian density (latents)
   vlb        the variational bound (eq. 5), every term or stratified in t, with L_0 passed in
+  continuous continuous-time diffusion on a log-SNR schedule gamma(t) (Kingma et al. 2021): q, the prior,
+             the discrete decoder at gamma(0), the loss L_inf (eq. 17), the bound (eq. 11), ancestral sampling
+  learned_schedule
+             the monotone learned gamma(t) with learned end points, trained for a low-variance bound
 """
 from __future__ import annotations
 
+from .continuous import continuous_bound, low_discrepancy_times
 from .decoders import L0Fn, discretised_gaussian_nll, gaussian_nll
+from .learned_schedule import MonotoneGamma, ScheduleDraw
 from .samplers import ancestral_sample, ddim_sample, ddim_timesteps, sampler_name, sampler_nfe
 from .schedule import Schedule
 from .training import denoising_loss, denoising_step
@@ -18,7 +24,8 @@ from .unet import UNet, UNetConfig, lowest_resolution
 from .vlb import vlb_stratified, vlb_terms
 
 __all__ = [
-    "L0Fn", "Schedule", "UNet", "UNetConfig", "ancestral_sample", "ddim_sample", "ddim_timesteps",
-    "denoising_loss", "denoising_step", "discretised_gaussian_nll", "gaussian_nll", "lowest_resolution",
-    "sampler_name", "sampler_nfe", "vlb_stratified", "vlb_terms",
+    "L0Fn", "MonotoneGamma", "Schedule", "ScheduleDraw", "UNet", "UNetConfig", "ancestral_sample",
+    "continuous_bound", "ddim_sample", "ddim_timesteps", "denoising_loss", "denoising_step",
+    "discretised_gaussian_nll", "gaussian_nll", "low_discrepancy_times", "lowest_resolution", "sampler_name",
+    "sampler_nfe", "vlb_stratified", "vlb_terms",
 ]

@@ -5,6 +5,7 @@ import abc
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -106,6 +107,14 @@ class EvalContext:
     extractor_names: list[str] = field(default_factory=default_extractor_names)
     _extractors: dict[str, FeatureExtractor] = field(default_factory=dict)
     _features: dict[tuple[str, str], FeatureSet] = field(default_factory=dict)
+    _memo: dict[tuple, Any] = field(default_factory=dict)
+
+    def memo(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """``build()`` once per cell and ``key`` (e.g. a reference's bootstrap replicates, shared by every
+        compared set and by the metrics that use them)."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
 
     def extractor(self, name: str = "classifier") -> FeatureExtractor:
         """The named feature extractor for this data set (built or loaded from the cache once)."""

@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-TableName = Literal["quality", "likelihood", "cost"]
+TableName = Literal["quality", "likelihood", "memorisation", "cost"]
 Direction = Literal["higher", "lower"]
 
 #: the core's own rows the report builds on (reference rows, ordering, the quality-cost plot)
@@ -32,8 +32,8 @@ EXACT = "exact"
 class MetricDisplay:
     """How one metric name is shown.
 
-    ``table``: "quality" (one row per model and sampler), "likelihood" (one row per model)
-    or "cost"; ``scale`` multiplies values for display (seconds -> ms: 1e3), the title names
+    ``table``: "quality" (one row per model and sampler), "likelihood" (one row per model),
+    "memorisation" (one row per model and sampler: samples against the training split) or "cost"; ``scale`` multiplies values for display (seconds -> ms: 1e3), the title names
     the scaled unit; ``direction``: "higher" or "lower" is better, None for a count that is
     not ranked; ``per_model``: measured once per model (no sampler); ``per_extractor``:
     computed on every configured feature extractor, so the extractor is part of the column;

@@ -4,7 +4,8 @@ A cache entry is keyed by the sha256 of (extractor name, extractor weights sha25
 resize method, content hash of the images), so a data split's reference statistics
 are computed once per data set and extractor and reused by FID, KID and
 precision/recall/density/coverage.  Features are stored as float32 (what the
-networks produce, so nothing is lost); statistics as float64.
+networks produce, so nothing is lost); statistics as float64.  Each file's sha256 is kept
+beside it and checked before use; a damaged file is moved aside and computed again.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from genbench.io import atomic_torch_save
+from genbench.io import load_verified, save_verified
 from genbench.metrics.extractors import FeatureExtractor
 from genbench.metrics.stats import FeatureStats
 
@@ -81,8 +82,8 @@ def cached_features(
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / "features" / f"{ext.name}-{cache_key(ext, content)[:32]}.pt"
-        if path.exists():
-            blob = torch.load(path, map_location="cpu", weights_only=True)
+        blob = load_verified(path)
+        if blob is not None:
             if not keep or blob.get("features") is not None:
                 return FeatureSet(FeatureStats.from_state(blob["stats"]), blob.get("features") if keep else None, True)
     if callable(batches):
@@ -91,7 +92,7 @@ def cached_features(
         raise ValueError("features are not cached and no images were given")
     fs = stream_features(ext, batches, keep)
     if path is not None:
-        atomic_torch_save(path, {
+        save_verified(path, {
             "stats": fs.stats.state(), "features": fs.features, "extractor": ext.name, "extractor_sha256": ext.sha256,
             "resize": ext.resize, "content": content, "label": label,
         })

@@ -9,6 +9,9 @@ FrechetInceptionDistance on the same features (tests/metrics check it).  Every r
 names the extractor, its weights' sha256, the resize method, n and the reference
 split, and the real-data floor (real images outside the test split vs the test split,
 same n as the largest sample set, capped by what exists) is always reported beside it.
+Each row's ``stderr`` is the bootstrap standard deviation over the rows of both sets (see
+bootstrap.py: the value stays the plug-in FID; the bootstrap distribution is centred above it);
+a sample row's details add FID / floor (``over_floor``) and the sd of its paired bootstrap ratios.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from genbench.metrics.base import EvalContext, Measurement, Metric
 from genbench.metrics.display import MetricDisplay, with_floor
 from genbench.metrics.extractors import FeatureExtractor
 from genbench.metrics.features import FeatureSet, stream_features, tensor_batches
+from genbench.metrics.spread import fid_error, fid_over_floor
 from genbench.metrics.stats import fid_from_stats
 
 
@@ -55,9 +59,16 @@ class FID(Metric):
         for ext_name in ctx.extractor_names:
             ext = ctx.extractor(ext_name)
             ref = ctx.reference_features(ext)
-            for cs in ctx.compared_sets(ext):
-                extra = {"source": "validation then train split, seeded choice"} if cs.suffix else None
-                rows.append(Measurement(metric="fid" + cs.suffix, value=fid_from_stats(ref.stats, cs.features.stats),
-                                        n=cs.features.n, sampler=cs.sampler, sampling_seed=cs.sampling_seed,
-                                        details=row_provenance(ext, ref, extra), **ctx.row_fields(ext, "", False)))
+            sets = ctx.compared_sets(ext)
+            floor = next((cs for cs in sets if cs.suffix), None)
+            floor_value = fid_from_stats(ref.stats, floor.features.stats) if floor else None
+            for cs in sets:
+                extra = {"source": "validation then train split, seeded choice"} if cs.suffix else {}
+                value = fid_from_stats(ref.stats, cs.features.stats)
+                se, how = fid_error(ctx, ext, ref, cs)
+                if floor is not None and floor_value is not None and not cs.suffix:
+                    how.update(fid_over_floor(ctx, ext, ref, cs, value, floor, floor_value))
+                rows.append(Measurement(metric="fid" + cs.suffix, value=value, n=cs.features.n, stderr=se,
+                                        sampler=cs.sampler, sampling_seed=cs.sampling_seed,
+                                        details=row_provenance(ext, ref, {**extra, **how}), **ctx.row_fields(ext, "", False)))
         return rows

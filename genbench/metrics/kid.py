@@ -7,12 +7,18 @@ smaller set).  Precision/recall (Kynkaanniemi et al. 2019, k=3) and density/cove
 m-subset of the test images, m = min(number of samples, test size) (``stats.prdc_of_sets``, the
 rule ``genbench fid --pr`` uses too).  Each metric has a real-data floor row
 ("<metric>_floor", sampler "real data"): real images outside the test split in place of samples.
+
+Standard errors (bootstrap.py): KID's = sqrt(bootstrap variance of the full-set unbiased MMD^2 + the
+subsets' Monte-Carlo variance std_over_subsets^2 / subsets); precision/recall/density/coverage's = the
+delete-a-group jackknife over both compared sets.  A sample row's KID details add KID minus its floor
+(``minus_floor``) and the sd of the paired bootstrap differences.  KID is shown x10^3 (its values are ~1e-3).
 """
 from __future__ import annotations
 
 from genbench.metrics.base import EvalContext, Measurement, Metric
 from genbench.metrics.display import MetricDisplay, with_floor
 from genbench.metrics.fid import row_provenance
+from genbench.metrics.spread import kid_error, kid_minus_floor, prdc_errors
 from genbench.metrics.stats import DC_K, PR_K, kid, prdc_of_sets
 
 KID_SUBSETS = 100
@@ -25,19 +31,25 @@ class KID(Metric):
     name = "kid"
     description = f"KID (cubic polynomial kernel MMD^2, {KID_SUBSETS} subsets of <= {KID_SUBSET_SIZE}) vs the test split, with floor"
     higher_is_better = False
-    display = with_floor("kid", MetricDisplay("KID", "quality", direction="lower", per_extractor=True))
+    display = with_floor("kid", MetricDisplay("KID ×10³", "quality", scale=1e3, direction="lower", per_extractor=True))
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:
         rows = []
         for ext_name in ctx.extractor_names:
             ext = ctx.extractor(ext_name)
             ref = ctx.reference_features(ext)
-            for cs in ctx.compared_sets(ext):
-                r = kid(ref.features, cs.features.features, KID_SUBSETS, KID_SUBSET_SIZE, seed=ctx.seed)
-                rows.append(Measurement(metric="kid" + cs.suffix, value=r.mean, n=cs.features.n, sampler=cs.sampler,
-                                        sampling_seed=cs.sampling_seed, details=row_provenance(
+            sets = ctx.compared_sets(ext)
+            results = [kid(ref.features, cs.features.features, KID_SUBSETS, KID_SUBSET_SIZE, seed=ctx.seed) for cs in sets]
+            at_floor = next((i for i, cs in enumerate(sets) if cs.suffix), None)
+            for i, cs in enumerate(sets):
+                r = results[i]
+                se, how = kid_error(ctx, ext, ref, cs, r)
+                if at_floor is not None and not cs.suffix:
+                    how.update(kid_minus_floor(ctx, ext, ref, cs, r, sets[at_floor], results[at_floor]))
+                rows.append(Measurement(metric="kid" + cs.suffix, value=r.mean, n=cs.features.n, stderr=se,
+                                        sampler=cs.sampler, sampling_seed=cs.sampling_seed, details=row_provenance(
                     ext, ref, {"subsets": r.subsets, "subset_size": r.subset_size, "std_over_subsets": r.std,
-                               "subset_seed": r.seed, "kernel": "(x.y/d + 1)^3"}), **ctx.row_fields(ext, "", False)))
+                               "subset_seed": r.seed, "kernel": "(x.y/d + 1)^3", **how}), **ctx.row_fields(ext, "", False)))
         return rows
 
 
@@ -61,8 +73,9 @@ class PRDCMetric(Metric):
                     continue
                 cmp = prdc_of_sets(ref.features, cs.features.features, ctx.seed)
                 m, res = cmp.n_each, cmp.result
-                details = row_provenance(ext, ref, {"n_real": m, "n_generated": m, "k_pr": res.k_pr, "k_dc": res.k_dc})
+                errors, how = prdc_errors(ref.features, cs.features.features, ctx.seed)
+                details = row_provenance(ext, ref, {"n_real": m, "n_generated": m, "k_pr": res.k_pr, "k_dc": res.k_dc, **how})
                 for metric in ("precision", "recall", "density", "coverage"):
-                    rows.append(Measurement(metric=metric + cs.suffix, value=getattr(res, metric), n=m, sampler=cs.sampler,
-                                            sampling_seed=cs.sampling_seed, details=details, **common))
+                    rows.append(Measurement(metric=metric + cs.suffix, value=getattr(res, metric), n=m, stderr=errors[metric],
+                                            sampler=cs.sampler, sampling_seed=cs.sampling_seed, details=details, **common))
         return rows

@@ -247,10 +247,16 @@ def prdc_of_sets(reference: Tensor, compared: Tensor, seed: int, k_pr: int = PR_
     first m are a random subset; a compared set stored in some order (files sorted by class) should be shuffled
     by whoever stores it.
     """
+    real, fake = prdc_subsets(reference, compared, seed, k_dc)
+    return PRDCComparison(prdc(real, fake, k_pr, k_dc), len(fake), seed)
+
+
+def prdc_subsets(reference: Tensor, compared: Tensor, seed: int, k_dc: int = DC_K) -> tuple[Tensor, Tensor]:
+    """The two equal-sized sets :func:`prdc_of_sets` compares (its docstring states the rule)."""
     m = min(len(reference), len(compared))
     if m <= k_dc:
         raise ValueError(f"precision/recall need more than {k_dc} points per set, got {len(reference)} and {len(compared)}")
     real = reference
     if len(reference) > m:
         real = reference[torch.randperm(len(reference), generator=torch.Generator().manual_seed(seed))[:m]]
-    return PRDCComparison(prdc(real, compared[:m], k_pr, k_dc), m, seed)
+    return real, compared[:m]

@@ -1,13 +1,19 @@
-"""Tidy rows -> one leaderboard per data set: mean ± 95% CI over runs per (model, sampler) and column.
+"""Tidy rows -> one leaderboard per data set: mean ± 95% interval per (model, sampler) and column.
 
-Reference rows: the real-data floor (every metric's ``floor_of`` rows, e.g. ``fid_floor``;
-one row per FID-floor sample size, since a Frechet distance's bias depends on n) and the
-data's entropy (a bound no model's bits/dim may go below).  Rows whose ``role`` is
-"baseline" (the per-pixel baseline) come last among the models.  A bits/dim more than
-three standard errors below the data entropy is flagged invalid and never marked best.
+Intervals: ``intervals`` (one run: 1.96 standard errors; several seeds: Student t over them).
+Columns derived from each run's own rows (FID / floor, KID - floor, FID test - train) come from
+``derived``.  Reference rows: the real-data floor (every metric's ``floor_of`` rows, e.g.
+``fid_floor``; one row per FID-floor sample size, since a Frechet distance's bias depends on n)
+and the data's entropy (a bound no model's bits/dim may go below).  Rows whose ``role`` is
+"baseline" (the per-pixel baseline) come last among the models; rows of another setting
+(``settings``) after them, never ranked.  Marks: ``marks`` (best only where intervals
+separate).  A bits/dim more than three standard errors below the data entropy is flagged
+invalid and never marked; a model at the FID floor whose samples sit closer to the training
+set than real images do is flagged "possible memorisation" (``memorisation``).
 """
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -15,9 +21,13 @@ import pandas as pd
 from genbench.metrics.display import BITS_PER_DIM, DATA_ENTROPY, FID, VAL_BITS_PER_DIM, MetricDisplay
 from genbench.report.cells import TABLE_TITLES, Board, Cell, Row, Table
 from genbench.report.columns import board_displays, build_columns
-from genbench.report.intervals import interval_cell, per_run
+from genbench.report.derived import FID_OVER_FLOOR, KID_MINUS_FLOOR, derived_displays, with_derived
+from genbench.report.formatting import interval_note
+from genbench.report.intervals import rows_cell
 from genbench.report.marks import mark_best
+from genbench.report.memorisation import FLAG, memorisation_flags
 from genbench.report.rows import prepared
+from genbench.report.settings import drop_tiny, main_setting, row_setting
 from genbench.report.validity import INVALID_SIGMAS, invalid_likelihoods
 
 FLOOR_LABEL = "real data (floor)"
@@ -45,37 +55,85 @@ def _model_order(df: pd.DataFrame, models: list[str], baselines: set[str]) -> li
     return ordered + [m for m in models if m in baselines]
 
 
-def _floor_groups(floors: pd.DataFrame) -> list[tuple[int | None, set[str]]]:
-    """Floor rows: one per FID-floor sample size (a Frechet distance's bias depends on n), as sets of run ids."""
+def _floor_groups(floors: pd.DataFrame, metric: str) -> list[tuple[int | None, set[str]]]:
+    """Floor rows: one per sample size of ``metric``'s floor (a Frechet distance's bias depends on n), as sets
+    of run ids."""
     if floors.empty:
         return []
-    fid = floors[floors["floor_of"] == FID]
-    sizes = pd.to_numeric(fid["n"], errors="coerce")
-    if fid.empty or sizes.nunique() <= 1:
+    of = floors[floors["floor_of"] == metric]
+    sizes = pd.to_numeric(of["n"], errors="coerce")
+    if of.empty or sizes.nunique() <= 1:
         return [(None, set(floors["run_id"]))]
-    return [(int(n), set(g["run_id"])) for n, g in fid.assign(n=sizes).dropna(subset=["n"]).groupby("n")]
+    return [(int(n), set(g["run_id"])) for n, g in of.assign(n=sizes).dropna(subset=["n"]).groupby("n")]
 
 
 def _value_cell(vals: pd.DataFrame) -> Cell:
-    """Mean ± CI over runs of one row's values in one column, with what it is made of as a note."""
-    cell = interval_cell(per_run(vals))
-    se = vals["stderr"].dropna()
-    if len(se):
-        cell.note = (f"mean over {cell.seeds} seed(s)" + ("" if math.isnan(cell.ci) else " ± 95% CI over seeds")
-                     + f"; standard error within a run (test split): {float(se.mean()):.2g}")
+    """Mean and 95% interval of one row's values in one column (``intervals.rows_cell``), with how it was made."""
+    cell = rows_cell(vals)
+    cell.note = interval_note(cell)
     return cell
 
 
 def _floor_cell(fl: pd.DataFrame) -> Cell:
-    cell = interval_cell(per_run(fl, sort=True))
+    """The real-data floor, one value per seed: the floor's real images are a seeded choice, so the runs of one
+    seed (one per model) wrote the same measurement, which counts once."""
+    cell = rows_cell(fl.drop_duplicates(["seed", "metric", "extractor", "value"]), by="seed")
     n = sorted({int(v) for v in pd.to_numeric(fl["n"], errors="coerce").dropna()})
-    cell.note = ("real images outside the test split vs the test split" + (f" (n={', '.join(map(str, n))})" if n else ""))
+    sources = sorted({str(d["source"]) for d in map(_details, fl["details"] if "details" in fl else []) if d.get("source")})
+    what = f"real images ({'; '.join(sources)})" if sources else "real images outside the test split"
+    cell.note = (f"{what} in place of samples" + (f" (n={', '.join(map(str, n))})" if n else "") + "; " + interval_note(cell))
     return cell
+
+
+def _details(text: object) -> dict:
+    try:
+        d = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def _place_rows(table: Table, df: pd.DataFrame) -> None:
+    """Split the table's model rows by setting (``settings``): the main setting's rows are ranked, the others
+    move after them (before the reference rows), tagged with how they differ."""
+    metrics = {c.metric for c in table.columns}
+    sub = df[df["metric"].isin(metrics) & (df["floor_of"] == "")]
+    ranked = [r for r in table.rows if r.role != "floor"]
+    settings = {}
+    for row in ranked:
+        own = sub[(sub["model"] == row.model) & ((sub["sampler"] == row.sampler) | (sub["sampler"] == ""))]
+        if not own.empty:
+            settings[id(row)] = row_setting(own)
+    main = main_setting([(row.model, settings[id(row)]) for row in ranked if id(row) in settings])
+    if main is None:
+        return
+    table.setting = main.describe()
+    presets = df.groupby("model")["preset"].agg(lambda p: "+".join(sorted(set(p)))).to_dict()
+    for row in ranked:
+        s = settings.get(id(row))
+        if s is not None and s != main:
+            row.apart, row.tag = True, s.difference(main, row.model) or "other setting"
+        elif s is None and presets.get(row.model, main.preset) != main.preset:  # no value here: its preset decides
+            row.apart, row.tag = True, presets[row.model]
+    order = ([r for r in ranked if not r.apart and r.role == "model"] + [r for r in ranked if not r.apart and r.role != "model"]
+             + [r for r in ranked if r.apart] + [r for r in table.rows if r.role == "floor"])
+    table.rows[:] = order
+
+
+def _reference_cell(metric: str) -> Cell | None:
+    """What a floor row shows in a derived column: 1 (FID / floor) or 0 (KID - floor), by definition."""
+    if metric == FID_OVER_FLOOR:
+        return Cell(1.0, note="the floor over itself: 1 by definition")
+    if metric == KID_MINUS_FLOOR:
+        return Cell(0.0, note="the floor minus itself: 0 by definition")
+    return None
 
 
 def build_board(df: pd.DataFrame, dataset: str, displays: dict[str, MetricDisplay]) -> Board:
     """The leaderboard of one data set (``df`` already restricted to it and ``prepared``); ``displays``:
     the registry's metric displays (``genbench.metrics.display.registry_displays``)."""
+    displays = derived_displays(displays)
+    df = with_derived(df)
     shown = board_displays(df, displays)
     df = df.assign(floor_of=df["metric"].map(lambda m: shown[m].floor_of or ""))
     is_reference = df["floor_of"] != ""
@@ -99,28 +157,34 @@ def build_board(df: pd.DataFrame, dataset: str, displays: dict[str, MetricDispla
             role = "baseline" if model in baselines else "model"
             for s in samplers or [""]:
                 rows.append(Row(model, s, role, runs_per_model.get(model, 0)))
+        table = Table(name, TABLE_TITLES.get(name, name), columns, rows)
+        _place_rows(table, df)
+        rows = table.rows
         floor_runs: dict[int, set[str]] = {}
-        if name == "quality":
-            for n, runs in _floor_groups(floors):
+        with_floor = [c.metric for c in columns if (floors["floor_of"] == c.metric).any()]
+        if with_floor:
+            for n, runs in _floor_groups(floors, FID if FID in with_floor else with_floor[0]):
                 floor_runs[len(rows)] = runs
                 label = FLOOR_LABEL if n is None else f"{FLOOR_LABEL[:-1]}, n={n})"
                 rows.append(Row(label, "", "floor", int(floors[floors["run_id"].isin(runs)]["seed"].nunique())))
-        elif name == "likelihood" and entropy is not None:
+        if name == "likelihood" and entropy is not None:
             rows.append(Row(ENTROPY_LABEL, "", "floor", 0))
-        table = Table(name, TABLE_TITLES[name], columns, rows)
         for ci_, col in enumerate(columns):
             sel = df[(df["metric"] == col.metric) & ((df["kind"] == col.kind) | shown[col.metric].kindless)
                      & (df["extractor"] == col.extractor)]
             col_floors = floors[(floors["floor_of"] == col.metric) & (floors["extractor"] == col.extractor)]
             for ri, row in enumerate(rows):
                 if row.role == "floor":
-                    if col.metric in ENTROPY_BOUNDS:
-                        if entropy is not None:
+                    if row.model == ENTROPY_LABEL:
+                        if col.metric in ENTROPY_BOUNDS:
                             table.cells[(ri, ci_)] = Cell(entropy, note="true entropy of the data: no model may go below")
                         continue
                     fl = col_floors[col_floors["run_id"].isin(floor_runs.get(ri, set()))]
+                    ref = _reference_cell(col.metric)
                     if not fl.empty:
                         table.cells[(ri, ci_)] = _floor_cell(fl)
+                    elif ref is not None:
+                        table.cells[(ri, ci_)] = ref
                     continue
                 vals = sel[(sel["model"] == row.model) & ((sel["sampler"] == row.sampler) | (sel["sampler"] == ""))]
                 if vals.empty:
@@ -132,13 +196,27 @@ def build_board(df: pd.DataFrame, dataset: str, displays: dict[str, MetricDispla
                 table.cells[(ri, ci_)] = cell
             mark_best(table, ci_)
         tables.append(table)
-    return Board(dataset, tables, invalid, entropy)
+    quality = next((t for t in tables if t.name == "quality"), None)
+    flags = memorisation_flags(df, shown, quality)
+    flagged = {(f["model"], f["sampler"]) for f in flags}
+    for t in tables:  # the flag follows the (model, sampler) into every table with a row per sampler setting
+        for row in t.rows:
+            if row.sampler and (row.model, row.sampler) in flagged:
+                row.flag = FLAG
+    main = next((t.setting for t in tables if t.setting), "")
+    return Board(dataset, tables, invalid, entropy, flags, main)
 
 
-def build_boards(frame: pd.DataFrame, displays: dict[str, MetricDisplay], baseline: str | None = None) -> dict[str, Board]:
+def build_boards(frame: pd.DataFrame, displays: dict[str, MetricDisplay], baseline: str | None = None,
+                 include_tiny: bool = False) -> dict[str, Board]:
     """One leaderboard per data set; ``baseline`` (a model name, optional) is shown as a baseline besides the
-    rows whose ``role`` says so."""
+    rows whose ``role`` says so; ``include_tiny``: keep the results of the ``tiny`` preset (left out by default:
+    a smoke test is not a result), which are then ranked only against rows of their own setting."""
     if frame.empty:
         return {}
+    if not include_tiny:
+        frame, _ = drop_tiny(frame)
+        if frame.empty:
+            return {}
     df = prepared(frame, baseline)
     return {str(ds): build_board(g, str(ds), displays) for ds, g in df.groupby("dataset", sort=True)}

@@ -21,12 +21,13 @@ from genbench.report import plots
 from genbench.report.board import build_boards
 from genbench.report.cells import Board
 from genbench.report.columns import board_displays
-from genbench.report.export import results_csv, results_json
+from genbench.report.export import results_csv, results_json, with_derived_rows
 from genbench.report.inputs import RunSet, load_curves, real_grid_png, run_command, select_runs
 from genbench.report.latex import to_latex
 from genbench.report.markdown import to_markdown
 from genbench.report.page import DatasetView, ModelView, PageInputs, render_page
 from genbench.report.rows import prepared
+from genbench.report.settings import drop_tiny
 
 if TYPE_CHECKING:
     from genbench.plugins import Registry
@@ -122,12 +123,17 @@ def _provenance(runset: RunSet, displays: dict[str, MetricDisplay], registry: Re
     }
 
 
-def _dataset_views(runset: RunSet, boards: dict[str, Board], baseline: str | None, data_root: str | None,
-                   registry: Registry) -> list[DatasetView]:
-    df = prepared(runset.frame, baseline) if not runset.frame.empty else runset.frame
+def _dataset_views(runset: RunSet, frame: pd.DataFrame, boards: dict[str, Board], baseline: str | None,
+                   data_root: str | None, registry: Registry) -> list[DatasetView]:
+    """``frame``: the rows the boards were built from (tiny runs left out unless asked for)."""
+    df = prepared(frame, baseline) if not frame.empty else frame
     views = []
     for name, board in boards.items():
         sub = df[df["dataset"] == name]
+        quality = next((t for t in board.tables if t.name == "quality"), None)
+        ranked = {(r.model, r.sampler) for r in (quality.rows if quality else []) if r.role != "floor" and not r.apart}
+        in_plot = pd.Series([(m, s) in ranked for m, s in zip(sub["model"], sub["sampler"])], index=sub.index, dtype=bool)
+        sub = sub[in_plot | sub["metric"].str.endswith("_floor")]  # the cost plot shows the ranked rows only
         cost = []
         for extractor in sorted(sub.loc[sub["metric"] == FID, "extractor"].unique()):
             points = plots.cost_points(sub, extractor)
@@ -147,35 +153,41 @@ def _dataset_views(runset: RunSet, boards: dict[str, Board], baseline: str | Non
 def write_report(reports_dir: str | Path = "reports", out_dir: str | Path | None = None,
                  models: list[str] | None = None, datasets: list[str] | None = None, runs: list[str] | None = None,
                  baseline: str | None = None, data_root: str | None = None, command: str | None = None, *,
-                 registry: Registry) -> Path:
+                 registry: Registry, include_tiny: bool = False) -> Path:
     """Read ``reports_dir/runs`` (filtered by run ids, models, data sets; shell patterns allowed) and write
     index.html, results.csv (tidy rows), results.md, results.tex (leaderboards) and results.json into ``out_dir``
     (default ``reports_dir``).  Returns the path of index.html.
 
     Rows whose ``role`` is "baseline" are shown as the baseline; ``baseline`` names one more model to show so
     (runs written before rows carried a role).  ``registry``: the plugins whose metric displays, data sets and
-    presets the report uses.
+    presets the report uses.  Runs of the ``tiny`` preset (smoke tests) stay out of the leaderboards unless
+    ``include_tiny``; results.csv keeps every row.  results.csv and results.json also hold the derived rows
+    (FID / floor, KID - floor, FID test - train; ``genbench.report.derived``) after the tidy rows.
     """
     reports_dir = Path(reports_dir)
     out = Path(out_dir) if out_dir else reports_dir
     runset = select_runs(reports_dir / "runs", runs=runs, models=models, datasets=datasets)
     displays = registry_displays(registry)
-    boards = build_boards(runset.frame, displays, baseline)
+    boards = build_boards(runset.frame, displays, baseline, include_tiny=include_tiny)
+    shown_frame, hidden = (runset.frame, 0) if include_tiny else drop_tiny(runset.frame)
+    table_rows = with_derived_rows(runset.frame)
     prov = _provenance(runset, displays, registry)
     filters = {k: v for k, v in (("runs", runs), ("models", models), ("datasets", datasets)) if v}
+    if include_tiny:
+        filters["include_tiny"] = True
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     page = PageInputs(
-        datasets=_dataset_views(runset, boards, baseline, data_root, registry), failed=runset.failed, runs=prov["runs"],
+        datasets=_dataset_views(runset, shown_frame, boards, baseline, data_root, registry), failed=runset.failed, runs=prov["runs"],
         commands=prov["commands"], versions=prov["versions"], extractors=prov["extractors"], data=prov["data"],
         report_command=command or f"genbench report --out {reports_dir}" + (f" --to {out_dir}" if out_dir else ""),
-        generated=generated, filters=filters, n_done=len(runset.done),
+        generated=generated, filters=filters, n_done=len(runset.done), hidden_tiny=hidden,
     )
     files = {
-        "results.csv": results_csv(runset.frame),
+        "results.csv": results_csv(table_rows),
         "results.md": "\n".join(to_markdown(b) for b in boards.values()) or "No finished runs.\n",
         "results.tex": (f"% {' '.join(page.report_command.split())}\n" + "\n".join(to_latex(b) for b in boards.values())) if boards
                        else "% no finished runs\n",
-        "results.json": results_json(runset.frame, boards, runset.failed, prov["commands"], generated, filters),
+        "results.json": results_json(table_rows, boards, runset.failed, prov["commands"], generated, filters),
         "index.html": render_page(page),
     }
     for name, text in files.items():

@@ -1,8 +1,11 @@
 """What a leaderboard is made of: columns, rows, cells (each with its mark), tables and boards.
 
-A data set's board has up to three tables with the same model order: sample quality (a
-row per model and sampler setting), likelihood (a row per model) and cost (a row per
-model and sampler; per-model values such as training time span the model's rows).
+A data set's board has up to four tables with the same model order: sample quality (a
+row per model and sampler setting), likelihood (a row per model), memorisation (a row per
+model and sampler) and cost (a row per model and sampler; per-model values such as
+training time span the model's rows).  Rows measured in another setting than the table's
+main one (another preset, sample size, split or extractor version) are kept ``apart``:
+shown after the ranked rows with a tag that says how they differ, never marked.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from typing import Any, Literal
 Mark = Literal["best", "tied", ""]
 #: a row's role: a model, the per-pixel baseline, or a reference value (real-data floor, data entropy)
 RowRole = Literal["model", "baseline", "floor"]
-TABLE_TITLES = {"quality": "Sample quality", "likelihood": "Likelihood", "cost": "Cost"}
+TABLE_TITLES = {"quality": "Sample quality", "likelihood": "Likelihood", "memorisation": "Memorisation", "cost": "Cost"}
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,12 @@ class Column:
 
 @dataclass
 class Cell:
-    """Mean over runs (seeds) of one row's values in one column, with its 95% interval half-width."""
+    """Mean over runs (seeds) of one row's values in one column, with its 95% interval half-width ``ci``.
+
+    ``method`` says how the interval was made (``genbench.report.intervals``): "normal" (one run:
+    1.96 standard errors), "t" (Student t over seeds), "" (none); ``stderr`` is the mean standard
+    error within a run (nan where none was recorded).
+    """
 
     mean: float
     ci: float = float("nan")
@@ -44,6 +52,8 @@ class Cell:
     invalid: bool = False
     mark: Mark = ""
     note: str = ""
+    method: str = ""
+    stderr: float = float("nan")
 
     @property
     def finite(self) -> bool:
@@ -52,10 +62,16 @@ class Cell:
 
 @dataclass
 class Row:
+    """One line of a table; ``apart``: measured in another setting than the table's main one (``tag`` says
+    how, e.g. "tiny, n=8"), so shown after the ranked rows and never marked."""
+
     model: str
     sampler: str
     role: RowRole
     seeds: int = 0
+    apart: bool = False
+    tag: str = ""
+    flag: str = ""  # a warning about the row's samples ("possible memorisation")
 
 
 @dataclass
@@ -65,6 +81,7 @@ class Table:
     columns: list[Column]
     rows: list[Row]
     cells: dict[tuple[int, int], Cell] = field(default_factory=dict)
+    setting: str = ""  # the setting the ranked rows share ("preset quick, n=1000"); apart rows differ from it
 
     def cell(self, r: int, c: int) -> Cell | None:
         return self.cells.get((r, c))
@@ -80,3 +97,5 @@ class Board:
     tables: list[Table]
     invalid: list[dict[str, Any]]  # one record per flagged (model, kind, run)
     entropy: float | None
+    memorisation: list[dict[str, Any]] = field(default_factory=list)  # one record per flagged (model, sampler)
+    setting: str = ""  # the main setting the ranked rows share ("preset quick, n=1000")

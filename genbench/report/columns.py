@@ -93,6 +93,8 @@ def build_columns(df: pd.DataFrame, shown: dict[str, MetricDisplay],
             title += f" ({kind})"
         if extractor and (several_extractors.get(metric, 0) > 1 or (spec.per_extractor and n_extractors > 1)):
             title += f" [{extractor}]"
+        elif not extractor and spec.per_extractor and several_extractors.get(metric, 0) > 1:
+            title += " [pixels]"  # measured in pixel space beside the extractors' feature spaces
         unit = next((u for u in g["unit"] if u), "")
         ns = sorted({int(v) for v in pd.to_numeric(g["n"], errors="coerce").dropna()}) if "n" in g else []
         refs = sorted({str(v) for v in g["reference"].dropna() if str(v)}) if "reference" in g else []

@@ -1,5 +1,5 @@
-"""The machine-readable outputs: results.csv (the tidy rows) and results.json (rows, leaderboard cells,
-flags, failed cells, commands)."""
+"""The machine-readable outputs: results.csv (the tidy rows, then the derived rows) and results.json (rows,
+leaderboard cells with their intervals and marks, flags, failed cells, commands)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from genbench.report.cells import Board
+from genbench.report.derived import derived_rows
 
 FAILED_FIELDS = ("run_id", "model", "dataset", "seed", "preset", "state", "error")
 
@@ -22,8 +23,11 @@ def table_records(board: Board) -> list[dict[str, Any]]:
             out.append({
                 "dataset": board.dataset, "table": t.name, "model": row.model, "sampler": row.sampler, "role": row.role,
                 "metric": col.metric, "kind": col.kind, "extractor": col.extractor, "column": col.title,
-                "higher_is_better": col.higher, "mean": cell.mean, "ci95": None if math.isnan(cell.ci) else cell.ci,
-                "seeds": cell.seeds, "best": cell.mark == "best", "invalid": cell.invalid,
+                "higher_is_better": col.higher, "scale": col.scale, "mean": cell.mean,
+                "ci95": None if math.isnan(cell.ci) else cell.ci, "interval": cell.method or None,
+                "stderr": None if math.isnan(cell.stderr) else cell.stderr, "seeds": cell.seeds,
+                "best": cell.mark == "best", "tied": cell.mark == "tied", "invalid": cell.invalid,
+                "ranked": row.role != "floor" and not row.apart, "setting": row.tag or t.setting, "flag": row.flag or None,
             })
     return out
 
@@ -39,6 +43,17 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def with_derived_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The tidy rows followed by the rows derived from them (FID / floor, KID - floor, FID test - train), each
+    computed within its data set; a derived row's ``details`` names what it came from and how."""
+    if frame.empty or "metric" not in frame:
+        return frame
+    keys = frame.assign(**{c: frame[c].fillna("") for c in ("extractor", "sampler") if c in frame})
+    extra = [derived_rows(g) for _, g in keys.groupby("dataset", sort=True)] if "dataset" in keys else [derived_rows(keys)]
+    extra = [e for e in extra if not e.empty]
+    return pd.concat([frame, *extra], ignore_index=True) if extra else frame
+
+
 def results_csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False)
 
@@ -51,6 +66,7 @@ def results_json(frame: pd.DataFrame, boards: dict[str, Board], failed: list[dic
         "generated": generated, "filters": filters,
         "leaderboard": [r for b in boards.values() for r in table_records(b)],
         "invalid": [i for b in boards.values() for i in b.invalid],
+        "memorisation": [{"dataset": b.dataset, **f} for b in boards.values() for f in b.memorisation],
         "failed": [{k: s.get(k) for k in FAILED_FIELDS} for s in failed],
         "commands": commands,
         "rows": json.loads(frame.to_json(orient="records")),

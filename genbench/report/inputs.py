@@ -1,7 +1,9 @@
 """What the report reads: stored runs (filtered), their curves and configs, real test images.
 
 A run folder's ``rows.json`` is its source of truth (typed values; ``rows.csv`` beside it is a copy
-for spreadsheets and is not read here).
+for spreadsheets and is not read here).  Only a cell whose status.json says "done" contributes rows; a run
+folder whose status.json or rows.json cannot be read (cut, empty, garbage) is skipped with a one-line
+warning naming the file, and a "done" cell without readable rows is listed as damaged, never as complete.
 """
 from __future__ import annotations
 
@@ -41,21 +43,50 @@ class RunSet:
         return [s for s in self.statuses if s.get("state") != "done"]
 
 
+class DamagedFile(ValueError):
+    """A run folder file that cannot be read as what it should be; the message names it."""
+
+
+def _read_json(path: Path, kind: type) -> Any:
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DamagedFile(f"{path} is missing") from None
+    except (OSError, ValueError) as exc:  # cut, empty, garbage bytes (UnicodeDecodeError is a ValueError)
+        raise DamagedFile(f"{path} is unreadable ({type(exc).__name__})") from None
+    if not isinstance(value, kind):
+        raise DamagedFile(f"{path} holds a {type(value).__name__}, not a {kind.__name__}")
+    return value
+
+
 def read_rows(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The tidy rows one finished cell wrote (``rows.json``)."""
-    return json.loads((Path(run_dir) / "rows.json").read_text())
+    """The tidy rows one finished cell wrote (``rows.json``); ``DamagedFile`` when they cannot be read."""
+    path = Path(run_dir) / "rows.json"
+    rows = _read_json(path, list)
+    if not all(isinstance(r, dict) and "metric" in r and "value" in r for r in rows):
+        raise DamagedFile(f"{path} holds entries that are not rows")
+    return rows
 
 
 def load_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Every finished run's rows (one frame, the runner's columns) and every run's status (done or
-    failed, with its error), in run-folder order."""
+    """Every finished run's rows (one frame, the runner's columns) and every run's status (done, failed
+    with its error, or damaged), in run-folder order.  Unreadable folders are skipped with a warning."""
     rows, statuses = [], []
     for status_path in sorted(Path(runs_dir).glob("*/status.json")):
-        status = json.loads(status_path.read_text())
+        try:
+            status = _read_json(status_path, dict)
+        except DamagedFile as exc:
+            log.warning("skipping run folder %s: %s; rerun its cell with genbench run", status_path.parent.name, exc)
+            continue
         status["run_dir"] = str(status_path.parent)
+        if status.get("state") == "done":
+            try:
+                rows.extend(read_rows(status_path.parent))
+            except DamagedFile as exc:
+                log.warning("skipping the rows of %s: %s; rerun its cell with genbench run",
+                            status_path.parent.name, exc)
+                status = {**status, "state": "damaged", "error": str(exc)}
         statuses.append(status)
-        if status.get("state") == "done" and (status_path.parent / "rows.json").exists():
-            rows.extend(read_rows(status_path.parent))
     return rows_frame(rows), statuses
 
 

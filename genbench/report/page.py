@@ -6,22 +6,19 @@ any fetch besides ``data:`` images, so even a missed escape could not load anyth
 """
 from __future__ import annotations
 
-import base64
-import html
 import json
-import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from genbench.metrics.display import BITS_PER_DIM
-from genbench.report.cells import Board, Table
-from genbench.report.formatting import MISSING, arrow, cell_text, direction_words
+from genbench.report.cells import Board
+from genbench.report.formatting import MISSING
+from genbench.report.htmltext import esc, img, slug
+from genbench.report.page_board import board_html
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 CSS = """
-:root{--fg:#1d1d1f;--muted:#5f6368;--line:#d9dce1;--head:#f3f4f6;--best:#dff3e4;--ref:#f7f7fa;--bad:#b00020}
+:root{--fg:#1d1d1f;--muted:#5f6368;--line:#d9dce1;--head:#f3f4f6;--best:#dff3e4;--tied:#eef3fb;--ref:#f7f7fa;--bad:#b00020}
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);
  margin:0 auto;max-width:1360px;padding:1.5rem 1.25rem 3rem}
@@ -37,6 +34,10 @@ thead th{background:var(--head);font-weight:600;text-align:center;vertical-align
 td.num{text-align:right;white-space:nowrap}td.name{font-weight:600;max-width:13rem;overflow-wrap:break-word}
 td.sampler{max-width:11rem;overflow-wrap:break-word}
 td.best{background:var(--best);font-weight:700}td.best::after{content:" ★";color:#1e7b34;font-weight:400}
+td.tied{background:var(--tied)}td.tied::after{content:" ≈";color:#5f6368}
+tbody.apart td{color:#4a4f55}td.apart-head{background:var(--head);font-size:.75rem;font-style:italic;color:var(--muted)}
+.tag.setting{background:#fff4d6;color:#6b4e00}.tag.flag{background:#fdecee;color:var(--bad)}
+p.caption{margin:-.6rem 0 1rem;max-width:60rem}
 td.invalid{color:var(--bad);font-weight:700}
 tbody.ref td{background:var(--ref);font-style:italic}tbody.ref td.best{background:var(--best)}
 tbody.ref tr:first-child td{border-top:2px solid #9aa0a6}
@@ -59,33 +60,12 @@ details summary{cursor:default;color:var(--muted);font-size:.85rem}
  body{max-width:none;padding:0;font-size:10pt}nav,.noprint{display:none}
  h2{break-after:avoid;page-break-after:avoid}table,figure,img{break-inside:avoid;page-break-inside:avoid}
  .scroll{overflow:visible}table{font-size:7pt}th,td{padding:.1rem .2rem}thead th{min-width:0}
- td.name,td.sampler{white-space:normal;overflow-wrap:anywhere;max-width:9rem}td.best::after{content:""}
+ td.name,td.sampler{white-space:normal;overflow-wrap:anywhere;max-width:9rem}td.best::after,td.tied::after{content:""}
  td.hash{font-size:6.5pt}
  *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  a{color:inherit;text-decoration:none}
 }
 """
-
-
-def esc(value: Any) -> str:
-    """HTML-escape anything (quotes included) after turning it into text; None/NaN -> ""."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return html.escape(str(value), quote=True)
-
-
-def slug(text: str) -> str:
-    """An id made only of [a-z0-9-] (so it never needs escaping)."""
-    s = re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
-    return s or "x"
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
-def img(png: bytes, alt: str, cls: str) -> str:
-    return f'<img class="{cls}" alt="{esc(alt)}" src="{data_uri(png)}">'
 
 
 @dataclass
@@ -122,104 +102,7 @@ class PageInputs:
     generated: str
     filters: dict[str, Any] = field(default_factory=dict)
     n_done: int = 0
-
-
-def _table_html(t: Table) -> str:
-    with_sampler = any(r.sampler for r in t.rows)
-    head = "<th>model</th>" + ("<th>sampler</th>" if with_sampler else "") + "<th>seeds</th>"
-    for c in t.columns:
-        direction = direction_words(c)
-        unit = (f"; unit: {c.unit}" if c.unit else "") + (f"; n = {c.n}" if c.n else "")
-        head += f'<th title="{esc(c.metric)}: {direction}{esc(unit)}">{esc(c.title)}{esc(arrow(c))}</th>'
-    # group consecutive rows of one model so per-model cells span the model's sampler rows
-    spans: dict[int, int] = {}
-    r = 0
-    while r < len(t.rows):
-        k = r
-        while k + 1 < len(t.rows) and t.rows[k + 1].model == t.rows[r].model and t.rows[k + 1].role == t.rows[r].role:
-            k += 1
-        spans[r] = k - r + 1
-        r = k + 1
-    bodies = {"main": [], "ref": []}
-    for r, row in enumerate(t.rows):
-        cells = []
-        first = r in spans
-        if first:
-            span = f' rowspan="{spans[r]}"' if spans[r] > 1 else ""
-            tag = ('<span class="tag">baseline</span>' if row.role == "baseline" else
-                   '<span class="tag">reference</span>' if row.role == "floor" else "")
-            cells.append(f'<td class="name"{span}>{esc(row.model)}{tag}</td>')
-        if with_sampler:
-            cells.append(f'<td class="sampler">{esc(row.sampler) or ("" if row.role == "floor" else MISSING)}</td>')
-        if first:
-            cells.append(f'<td class="num"{span}>{row.seeds or ""}</td>')
-        for c, col in enumerate(t.columns):
-            if col.per_model and not first:
-                continue
-            span = f' rowspan="{spans[r]}"' if col.per_model and spans.get(r, 1) > 1 else ""
-            cell = t.cell(r, c)
-            if cell is None:
-                cells.append(f'<td class="num missing"{span} title="not measured for this model">{MISSING}</td>')
-                continue
-            cls = "num" + (" invalid" if cell.invalid else f" {cell.mark}" if cell.mark else "")
-            title = cell.note or (f"mean over {cell.seeds} seed(s)" + ("" if math.isnan(cell.ci) else "; ± 95% CI"))
-            text = esc(cell_text(cell, col.scale))
-            if cell.invalid:
-                text += " ⚠ invalid"
-            cells.append(f'<td class="{cls}"{span} title="{esc(title)}">{text}</td>')
-        bodies["ref" if row.role in ("baseline", "floor") else "main"].append("<tr>" + "".join(cells) + "</tr>")
-    out = [f'<div class="scroll"><table class="board" data-table="{esc(t.name)}"><caption>{esc(t.title)}</caption>',
-           f"<thead><tr>{head}</tr></thead>"]
-    if bodies["main"]:
-        out.append('<tbody class="models">' + "".join(bodies["main"]) + "</tbody>")
-    if bodies["ref"]:
-        out.append('<tbody class="ref">' + "".join(bodies["ref"]) + "</tbody>")
-    out.append("</table></div>")
-    return "\n".join(out)
-
-
-def _board_html(view: DatasetView) -> str:
-    b = view.board
-    ds = esc(b.dataset)
-    parts = [f'<section id="board-{slug(b.dataset)}"><h2>Leaderboard — {ds}</h2>',
-             '<p class="muted small">Mean ± 95% confidence interval (Student t) over seeds; ↑ higher is better, '
-             "↓ lower is better; ★ best model in each column (reference rows and invalid values are not ranked); "
-             f"{MISSING} where a model lacks the capability. Reference rows: the per-pixel baseline and the real data "
-             "(FID floor: real images outside the test split against the test split"
-             + ("; bits/dim: the true entropy of the data, which no model may go below" if b.entropy is not None else "")
-             + ").</p>"]
-    if b.invalid:
-        items = []
-        for i in b.invalid:
-            gap = "" if not math.isfinite(i["sigmas_below"]) else f"{i['sigmas_below']:.1f} standard errors "
-            items.append(f"<li>{esc(i['model'])}: {esc(i['metric'])} ({esc(i['kind'])}) = {i['value']:.4f} ± {i['stderr']:.4f} "
-                         f"in run {esc(i['run_id'])}, {gap}below the data entropy {i['entropy']:.4f} bits/dim</li>")
-        items = "".join(items)
-        parts.append(f'<div class="warn"><strong>Invalid likelihoods.</strong> These bits/dim lie more than 3 standard '
-                     f"errors below the true entropy of the data, which is impossible for a correct model: a bug, not a "
-                     f"result.<ul>{items}</ul></div>")
-    for t in b.tables:
-        parts.append(_table_html(t))
-    groups: dict[tuple[str, str], list[str]] = {}
-    for t in b.tables:
-        for c in t.columns:
-            if c.per_extractor or c.metric == BITS_PER_DIM:
-                groups.setdefault((c.n, c.reference, c.extractor), []).append(c.title)
-    notes = [f"{esc(', '.join(titles))}: n = {esc(n) or '?'}" + (f" against {esc(ref)}" if ref else "")
-             + (f", features from the {esc(ext)} extractor" if ext else "")
-             for (n, ref, ext), titles in groups.items()]
-    if notes:
-        parts.append('<p class="muted small">Sample sizes and references — ' + "; ".join(notes) + ".</p>")
-    if view.cost_plots:
-        parts.append(f'<h3 id="cost-{slug(b.dataset)}">Quality against cost — {ds}</h3>')
-        parts.append('<p class="muted small">One point per model and sampler setting (mean over seeds, error bar: 95% CI of FID); '
-                     "the line is the Pareto front (no other point is both faster and better); squares: the baseline.</p>")
-        for extractor, png in view.cost_plots:
-            parts.append(f"<figure>{img(png, f'FID [{extractor}] against seconds per image on {b.dataset}', 'plot')}"
-                         f"<figcaption>FID with the {esc(extractor)} extractor against sampling seconds per image "
-                         "(log scale).</figcaption></figure>")
-    parts.append("</section>")
-    return "\n".join(parts)
+    hidden_tiny: int = 0  # runs of the tiny preset left out of the leaderboards
 
 
 def _models_html(view: DatasetView) -> str:
@@ -322,7 +205,9 @@ def render_page(p: PageInputs) -> str:
         nav.append(f'<a href="#board-{slug(v.board.dataset)}">Leaderboard — {esc(v.board.dataset)}</a>')
         nav.append(f'<a href="#models-{slug(v.board.dataset)}">Models — {esc(v.board.dataset)}</a>')
     nav.append('<a href="#failed">Failed cells</a><a href="#provenance">Provenance</a></nav>')
-    summary = (f"{p.n_done} finished cell(s) on {len(p.datasets)} data set(s); {len(p.failed)} failed or unfinished.")
+    summary = (f"{p.n_done} finished cell(s) on {len(p.datasets)} data set(s); {len(p.failed)} failed or unfinished."
+               + (f" {p.hidden_tiny} run(s) of the tiny preset (smoke tests) are left out of the leaderboards; "
+                  "add them with `genbench report --include-tiny`." if p.hidden_tiny else ""))
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -337,7 +222,7 @@ def render_page(p: PageInputs) -> str:
     if not p.datasets:
         parts.append('<p class="warn">No finished runs match the filters.</p>')
     for v in p.datasets:
-        parts.append(_board_html(v))
+        parts.append(board_html(v))
     for v in p.datasets:
         parts.append(_models_html(v))
     parts.append(_failed_html(p.failed))

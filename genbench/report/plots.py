@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from genbench.metrics.display import FID, IMAGES_PER_SECOND
-from genbench.report.intervals import ci95, per_run
+from genbench.report.intervals import rows_cell
 
 DPI = 110
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
@@ -72,9 +72,9 @@ def cost_points(df: pd.DataFrame, extractor: str) -> list[CostPoint]:
         speed = speed[np.isfinite(speed) & (speed > 0)]
         if len(speed) == 0:
             continue
-        v = per_run(g).to_numpy(dtype=float)
+        cell = rows_cell(g)  # the leaderboard's own interval (intervals.py)
         role = "baseline" if (g["role"] == "baseline").any() else "model"
-        out.append(CostPoint(model, sampler, float(np.mean(1.0 / speed)), float(np.nanmean(v)), ci95(v), role))
+        out.append(CostPoint(model, sampler, float(np.mean(1.0 / speed)), cell.mean, cell.ci, role))
     return out
 
 

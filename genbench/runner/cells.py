@@ -12,12 +12,19 @@ This module orchestrates; the training loop is in ``training.py``, drawing sampl
 ``sampling.py``, sample metrics during training in ``curves.py``, devices, kernels
 and random state in ``device.py``.  A cell changes global state only inside itself:
 cuDNN flags and every global random state are put back when it ends.
+
+One process writes a run folder at a time (``genbench.locks.RunLock``); a second one waits up to
+``lock_wait`` seconds, then the cell is refused with a line naming the writer.  With ``cell_timeout`` each
+cell runs in a child process (``isolated.py``) that is killed when the time is up.  A failed cell's
+traceback goes to its log.txt only; the terminal gets its one-line error.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -32,6 +39,7 @@ from genbench.config import config_hash, resolve_config
 from genbench.data.base import DataSplits
 from genbench.data.files import resolve_dataset
 from genbench.io import atomic_write_json, atomic_write_text
+from genbench.locks import RunFolderBusy, RunLock
 from genbench.metrics.base import EvalContext, Measurement, default_extractor_names
 from genbench.model import GenerativeModel, ModelConfig
 from genbench.naming import safe_name
@@ -40,7 +48,8 @@ from genbench.results import measurement_row, rows_frame
 from genbench.runner.curves import sample_scorer
 from genbench.runner.device import deterministic_kernels, pick_device, preserved_rng, seed_everything
 from genbench.runner.sampling import draw_samples, save_grid
-from genbench.runner.training import Trainer
+from genbench.runner.training import CHECKPOINT_EVERY_SECONDS, CHECKPOINT_EVERY_STEPS, Trainer
+from genbench.trackers import build_trackers, sample_grids
 
 log = logging.getLogger("genbench")
 
@@ -83,6 +92,7 @@ class CellResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     seconds: float = 0.0
+    traceback: str = ""  # of a failed cell (also in its log.txt); shown on the terminal only with --debug
 
 
 def _versions(model_cls: type, registry: Registry) -> dict[str, str]:
@@ -98,6 +108,39 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def read_json_or_none(path: Path) -> Any:
+    """A JSON file's content, or None when it is missing or unreadable (cut, empty, garbage)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def finished_rows(run_dir: Path, config_hash: str, warn: bool = True) -> list[dict[str, Any]] | None:
+    """The rows of a finished cell with this config hash, or None (not finished, or its files damaged)."""
+    status = read_json_or_none(run_dir / "status.json")
+    if not isinstance(status, dict) or status.get("state") != "done" or status.get("config_hash") != config_hash:
+        return None
+    rows = read_json_or_none(run_dir / "rows.json")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        if warn:
+                log.warning("%s says done but %s is unreadable; the cell is run again", run_dir / "status.json",
+                        run_dir / "rows.json")
+        return None
+    return rows
+
+
+def _to_file_only(handler: logging.Handler, level: int, message: str) -> None:
+    """A record for the cell's log.txt alone (not propagated to the terminal's handlers)."""
+    handler.handle(log.makeRecord(log.name, level, __file__, 0, message, (), None))
+
+
+def _remove_partial_writes(run_dir: Path) -> None:
+    """Temporary files a killed writer left behind (``atomic_write_bytes`` names them ``.<name>.*.tmp``)."""
+    for tmp in run_dir.rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 class Runner:
     """Runs cells into ``out_dir/runs`` with the models, data sets, metrics and extractors of ``registry``;
     data sets are loaded once per runner.  Constructing one changes no global state."""
@@ -111,15 +154,39 @@ class Runner:
         data_root: str | None = None,
         cache_dir: str | Path | None = None,
         extractors: list[str] | None = None,
+        checkpoint_every_steps: int | None = CHECKPOINT_EVERY_STEPS,
+        checkpoint_every_seconds: float | None = CHECKPOINT_EVERY_SECONDS,
+        lock_wait: float = 0.0,
+        cell_timeout: float | None = None,
+        status_extra: dict[str, Any] | None = None,
+        trackers: list[str] | None = None,
     ) -> None:
+        # what a child process needs to build the same runner (``isolated.py``)
+        self.options = dict(out_dir=str(out_dir), device=device, progress=progress, data_root=data_root,
+                            cache_dir=None if cache_dir is None else str(cache_dir), extractors=extractors,
+                            checkpoint_every_steps=checkpoint_every_steps,
+                            checkpoint_every_seconds=checkpoint_every_seconds, lock_wait=lock_wait,
+                            status_extra=status_extra, trackers=trackers)
+        self.checkpoint_every_steps = checkpoint_every_steps
+        self.checkpoint_every_seconds = checkpoint_every_seconds
+        self.lock_wait = lock_wait
+        self.cell_timeout = cell_timeout
+        self.status_extra = dict(status_extra or {})  # e.g. the Ray node, recorded in status.json while running
         self.out_dir = Path(out_dir)
         self.extractors = list(extractors) if extractors else default_extractor_names()
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.registry = registry
+        self.trackers = build_trackers(list(trackers or []), registry, out_dir)  # genbench run --log
         self.device = pick_device(device)
         self.progress = progress
         self.data_root = data_root
         self._data: dict[str, DataSplits] = {}
+
+    def track(self, method: str, *args: Any) -> None:
+        """Tell the run's experiment trackers (``genbench.trackers``): start_cell, log_scalars, log_images,
+        log_rows or end_cell."""
+        if self.trackers:
+            self.trackers.call(method, *args)
 
     @property
     def cache_dir(self) -> Path:
@@ -155,43 +222,71 @@ class Runner:
         try:
             plan = cell if isinstance(cell, CellPlan) else self.plan(cell)
         except Exception as exc:
-            return CellResult(spec, "failed", None, error=_first_line(exc), seconds=time.perf_counter() - start)
+            return CellResult(spec, "failed", None, error=_first_line(exc), seconds=time.perf_counter() - start,
+                              traceback=traceback.format_exc())
         run_dir = self.out_dir / "runs" / plan.run_id
-        status_path = run_dir / "status.json"
-        if status_path.exists():
-            status = json.loads(status_path.read_text())
-            if status.get("state") == "done" and status.get("config_hash") == plan.config_hash:
-                rows = json.loads((run_dir / "rows.json").read_text())
+        rows = finished_rows(run_dir, plan.config_hash)
+        if rows is not None:
+            return CellResult(spec, "skipped", run_dir, rows=rows, seconds=time.perf_counter() - start)
+        if self.cell_timeout is not None:
+            from genbench.runner.isolated import run_isolated
+
+            return run_isolated(self, plan, run_dir, start)
+        try:
+            lock = RunLock(run_dir, wait=self.lock_wait).acquire()
+        except (RunFolderBusy, OSError) as exc:
+            return CellResult(spec, "failed", run_dir, error=str(exc) if isinstance(exc, RunFolderBusy) else
+                              _first_line(exc), seconds=time.perf_counter() - start, traceback=traceback.format_exc())
+        try:
+            rows = finished_rows(run_dir, plan.config_hash, warn=False)  # another writer may have finished it
+            if rows is not None:
                 return CellResult(spec, "skipped", run_dir, rows=rows, seconds=time.perf_counter() - start)
-        run_dir.mkdir(parents=True, exist_ok=True)
+            return self._run_locked(plan, run_dir, start)
+        finally:
+            lock.release()
+
+    def _run_locked(self, plan: CellPlan, run_dir: Path, start: float) -> CellResult:
+        spec = plan.spec
+        status_path = run_dir / "status.json"
+        _remove_partial_writes(run_dir)
         handler = logging.FileHandler(run_dir / "log.txt")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         handler.setLevel(logging.INFO)
         log.addHandler(handler)
         base_status = {
             "run_id": plan.run_id, "model": spec.model, "dataset": spec.dataset, "seed": spec.seed,
-            "preset": spec.preset, "config_hash": plan.config_hash,
+            "preset": spec.preset, "config_hash": plan.config_hash, **self.status_extra,
         }
         try:
             config_json = {"identity": plan.identity, "config_hash": plan.config_hash, "versions": plan.versions}
             if spec.grid is not None:
                 config_json["grid"] = spec.grid
+            if plan.model_cls.preset_note(spec.preset):
+                config_json["preset_note"] = plan.model_cls.preset_note(spec.preset)
             atomic_write_json(run_dir / "config.json", config_json)
-            atomic_write_json(status_path, {**base_status, "state": "running"})
+            self.track("start_cell", plan.run_id, config_json)
+            atomic_write_json(status_path, {**base_status, "state": "running", "pid": os.getpid(),
+                                            "host": socket.gethostname()})
+            log.info("cell %s started (pid %d)", plan.run_id, os.getpid())
             with deterministic_kernels(self.device), preserved_rng():
                 rows = self._execute(plan, run_dir)
+            atomic_write_json(status_path, {**base_status, "state": "done"})
+            log.info("cell %s done", plan.run_id)
+            self.track("end_cell", "done")
         except KeyboardInterrupt:
             atomic_write_json(status_path, {**base_status, "state": "interrupted"})
+            self.track("end_cell", "interrupted")
             raise
         except Exception as exc:
-            error = _first_line(exc)
-            log.error("cell %s failed: %s\n%s", plan.run_id, error, traceback.format_exc())
+            error, trace = _first_line(exc), traceback.format_exc()
+            _to_file_only(handler, logging.ERROR, f"cell {plan.run_id} failed: {error}\n{trace}")
             atomic_write_json(status_path, {**base_status, "state": "failed", "error": error})
-            return CellResult(spec, "failed", run_dir, error=error, seconds=time.perf_counter() - start)
+            self.track("end_cell", "failed")
+            return CellResult(spec, "failed", run_dir, error=error, seconds=time.perf_counter() - start,
+                              traceback=trace)
         finally:
             log.removeHandler(handler)
             handler.close()
-        atomic_write_json(status_path, {**base_status, "state": "done"})
         return CellResult(spec, "done", run_dir, rows=rows, seconds=time.perf_counter() - start)
 
     def _execute(self, plan: CellPlan, run_dir: Path) -> list[dict[str, Any]]:
@@ -201,10 +296,15 @@ class Runner:
         ctx = EvalContext(model=model, data=data, samples=[], device=self.device, cache_dir=self.cache_dir,
                           seed=spec.seed, registry=self.registry, extractor_names=list(self.extractors))
         scorer = sample_scorer(ctx, config, self.extractors[0]) if config.sample_every else None
-        trainer = Trainer(model, data, config, spec.seed, run_dir, self.device, self.progress, sample_scorer=scorer)
+        trainer = Trainer(model, data, config, spec.seed, run_dir, self.device, self.progress, sample_scorer=scorer,
+                          checkpoint_every_steps=self.checkpoint_every_steps,
+                          checkpoint_every_seconds=self.checkpoint_every_seconds,
+                          on_curve=(lambda step, values: self.track("log_scalars", step, values)) if self.trackers else None)
         trainer.train()
         save_grid(data.test[:100], run_dir / "real_test.png", data.spec)
         ctx.samples = draw_samples(model, data, config, spec.seed, self.device, run_dir)
+        if self.trackers:
+            self.track("log_images", trainer.steps_trained, sample_grids(run_dir))
         ctx.train_seconds, ctx.train_steps = trainer.seconds, trainer.steps_trained
         measurements: list[Measurement] = []
         if trainer.best_val is not None:
@@ -231,4 +331,5 @@ class Runner:
         rows = [measurement_row(m, cell) for m in measurements]
         atomic_write_json(run_dir / "rows.json", rows)
         atomic_write_text(run_dir / "rows.csv", rows_frame(rows).to_csv(index=False))
+        self.track("log_rows", trainer.steps_trained, rows)
         return rows

@@ -1,9 +1,19 @@
 """The training loop every model goes through: seeded batch order, budget, validation-based checkpoint
-selection, checkpoints with every random state, curves, and sample metrics at a set cadence."""
+selection, checkpoints with every random state, curves, and sample metrics at a set cadence.
+
+Checkpoints (``checkpoints/``): ``last.pt`` every ``checkpoint_every_steps`` steps and every
+``checkpoint_every_seconds`` seconds of wall time (whichever comes first) and at the end of training, the one it
+replaced kept as ``previous.pt``; ``best.pt`` whenever the validation score improves.  Each is written atomically
+and holds the model, optimisers, step, budget used, selection state and every random state, so a resumed run
+continues exactly where the checkpoint was taken.  ``resume`` takes the newest checkpoint that loads and is
+consistent (the validation-selected weights it refers to are at hand); a damaged one is moved aside to
+``*.corrupt`` with a warning.
+"""
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,17 +21,21 @@ from pathlib import Path
 import torch
 
 from genbench.data.base import DataSplits
-from genbench.io import atomic_torch_save, atomic_write_text, load_checkpoint
+from genbench.io import atomic_torch_save, atomic_write_text, load_checkpoint, load_checkpoint_or_none, move_aside
 from genbench.metrics.likelihood import nll_over, summarise
 from genbench.model import GenerativeModel, ModelConfig
 from genbench.runner.device import capture_rng, preserved_rng, restore_rng
 
 log = logging.getLogger("genbench")
 
+CHECKPOINT_EVERY_STEPS = 500
 CHECKPOINT_EVERY_SECONDS = 60.0
+RESUME_FROM = ("last", "previous", "best")  # every checkpoint a run may resume from
 CURVE_EVERY_STEPS = 10
 
 SampleScorer = Callable[[], dict[str, float]]
+#: called with (step, values) for every curve point (losses, validation bits/dim, sample scores): the trackers
+CurveListener = Callable[[int, dict[str, float]], None]
 
 
 class DivergenceError(FloatingPointError):
@@ -37,10 +51,16 @@ class Trainer:
     """
 
     def __init__(self, model: GenerativeModel, data: DataSplits, config: ModelConfig, seed: int, run_dir: Path,
-                 device: torch.device, progress: bool, sample_scorer: SampleScorer | None = None) -> None:
+                 device: torch.device, progress: bool, sample_scorer: SampleScorer | None = None,
+                 on_curve: CurveListener | None = None,
+                 checkpoint_every_steps: int | None = CHECKPOINT_EVERY_STEPS,
+                 checkpoint_every_seconds: float | None = CHECKPOINT_EVERY_SECONDS) -> None:
         self.model, self.data, self.config, self.seed = model, data, config, seed
         self.run_dir, self.device, self.progress = run_dir, device, progress
         self.sample_scorer = sample_scorer
+        self.on_curve = on_curve
+        self.checkpoint_every_steps = checkpoint_every_steps
+        self.checkpoint_every_seconds = checkpoint_every_seconds
         self.ckpt_dir = run_dir / "checkpoints"
         self.seconds = 0.0
         self.best_val: float | None = None
@@ -72,20 +92,65 @@ class Trainer:
             scores = self.sample_scorer()
         self.model.train(True)
         self.sample_seconds += time.perf_counter() - t0
-        self.curves.append({"step": self.model.step, "seconds": self.seconds, **scores})
+        self.record_curve({"step": self.model.step, "seconds": self.seconds, **scores})
+
+    def record_curve(self, point: dict[str, float]) -> None:
+        """One point of the curves (curves.csv), also handed to ``on_curve`` (the run's trackers)."""
+        self.curves.append(point)
+        if self.on_curve is not None:
+            self.on_curve(int(point["step"]), {k: float(v) for k, v in point.items() if k != "step"})
 
     def save(self, name: str) -> None:
-        atomic_torch_save(self.ckpt_dir / f"{name}.pt", {
-            "model": self.model.state_dict(), "seconds": self.seconds, "best_val": self.best_val,
-            "best_step": self.best_step, "rng": capture_rng(),
-        })
+        path = self.ckpt_dir / f"{name}.pt"
+        blob = {"model": self.model.state_dict(), "seconds": self.seconds, "best_val": self.best_val,
+                "best_step": self.best_step, "rng": capture_rng()}
+        if name == "last" and path.exists():
+            os.replace(path, self.ckpt_dir / "previous.pt")  # a second good checkpoint, should the newest be damaged
+        atomic_torch_save(path, blob)
         atomic_write_text(self.run_dir / "curves.csv", rows_frame_curves(self.curves))
+        log.info("checkpoint %s at step %d", path.name, self.model.step)
+
+    def _newest_good_checkpoint(self) -> tuple[str, dict] | None:
+        """The newest checkpoint (by step) that loads and whose validation-selected weights are at hand.
+
+        A checkpoint that refers to a best step other than its own needs ``best.pt`` of that step, or the
+        final selection could not be made as the uninterrupted run makes it; without it the run restarts.
+        """
+        blobs = {}
+        for name in RESUME_FROM:
+            path = self.ckpt_dir / f"{name}.pt"
+            blob = load_checkpoint_or_none(path, "cpu")  # damaged: moved aside, warned
+            if blob is None:
+                continue
+            try:
+                int(blob["model"]["step"]), blob["best_step"], blob["seconds"]
+            except (KeyError, TypeError, ValueError) as exc:
+                move_aside(path, f"not a genbench checkpoint (no {exc})")
+                continue
+            blobs[name] = blob
+        best = blobs.get("best")
+        best_at = int(best["model"]["step"]) if best is not None else None
+
+        def consistent(blob: dict) -> bool:
+            return blob["best_step"] is None or blob["best_step"] == blob["model"]["step"] or blob["best_step"] == best_at
+
+        usable = [(int(b["model"]["step"]), -i, n) for i, (n, b) in enumerate(blobs.items()) if consistent(b)]
+        if not usable:
+            return None
+        name = max(usable)[2]
+        return name, blobs[name]
 
     def resume(self) -> None:
-        last = self.ckpt_dir / "last.pt"
-        if not last.exists():
+        if not self.ckpt_dir.is_dir():
             return
-        blob = load_checkpoint(last, "cpu")
+        found = self._newest_good_checkpoint()
+        if found is None:
+            if any(self.ckpt_dir.glob("*.corrupt")):
+                log.warning("%s: no usable checkpoint left; training restarts from step 0", self.run_dir.name)
+            return
+        name, blob = found
+        if name != "last":
+            log.warning("%s: resuming from checkpoints/%s.pt (the newest usable checkpoint)", self.run_dir.name, name)
         self.model.load_state_dict(blob["model"])
         self.seconds = float(blob["seconds"])
         self.best_val, self.best_step = blob["best_val"], blob["best_step"]
@@ -98,7 +163,11 @@ class Trainer:
         curves = self.run_dir / "curves.csv"
         if curves.exists():
             import pandas as pd
-            self.curves = pd.read_csv(curves).to_dict("records")
+            try:
+                frame = pd.read_csv(curves)
+                self.curves = frame[frame["step"] <= self.model.step].to_dict("records")
+            except (OSError, ValueError, KeyError, pd.errors.EmptyDataError):
+                log.warning("%s is unreadable; the curves restart at step %d", curves, self.model.step)
         log.info("resumed %s at step %d (%.1fs trained)", self.run_dir.name, self.model.step, self.seconds)
 
     def done(self) -> bool:
@@ -124,6 +193,7 @@ class Trainer:
         )
         self.model.train(True)
         last_ckpt = time.perf_counter()
+        every_steps, every_seconds = self.checkpoint_every_steps, self.checkpoint_every_seconds
         while not self.done():
             t0 = time.perf_counter()
             x = self.batch(self.model.step, x_train).to(self.device)
@@ -139,12 +209,13 @@ class Trainer:
                 self.consider(self.validate())
                 self.val_seconds += time.perf_counter() - v0
             if self.model.step % CURVE_EVERY_STEPS == 0 or self.model.step == 1:
-                self.curves.append({"step": self.model.step, "seconds": self.seconds, **{k: float(v) for k, v in losses.items()}})
+                self.record_curve({"step": self.model.step, "seconds": self.seconds, **{k: float(v) for k, v in losses.items()}})
                 bar.set_postfix({k: f"{float(v):.4g}" for k, v in list(losses.items())[:3]})
             if score_every and self.model.step % score_every == 0:
                 self.score_samples()
             bar.update(1 if by_steps else max(0, int(self.seconds) - bar.n))
-            if time.perf_counter() - last_ckpt > CHECKPOINT_EVERY_SECONDS:
+            if (every_steps and self.model.step % every_steps == 0) or (
+                    every_seconds is not None and time.perf_counter() - last_ckpt > every_seconds):
                 self.save("last")
                 last_ckpt = time.perf_counter()
         bar.close()
@@ -157,7 +228,7 @@ class Trainer:
             self.model.load_state_dict(load_checkpoint(self.ckpt_dir / "best.pt", self.device)["model"])
 
     def consider(self, val_bpd: float) -> None:
-        self.curves.append({"step": self.model.step, "seconds": self.seconds, "val_bits_per_dim": val_bpd})
+        self.record_curve({"step": self.model.step, "seconds": self.seconds, "val_bits_per_dim": val_bpd})
         if self.best_val is None or val_bpd < self.best_val:
             self.best_val, self.best_step = val_bpd, self.model.step
             self.save("best")

@@ -43,3 +43,7 @@ def test_every_core_metric_declares_its_rows() -> None:
     assert displays["latency"].scale == 1e3 and displays["bits_per_dim"].per_model
     assert displays["val_bits_per_dim"].kindless and displays["fid"].per_extractor
     assert not displays["confident_share"].per_extractor  # the classifier's own view, not per extractor
+    # KID's values are ~1e-3: shown x10^3, and the title says so
+    assert displays["kid"].scale == displays["kid_floor"].scale == 1e3 and displays["kid"].title == "KID ×10³"
+    for name in ("exact_copies", "exact_copies_floor", "closer_than_p5", "closer_than_p5_floor", "fid_train"):
+        assert displays[name].table == "memorisation", name

@@ -74,3 +74,29 @@ def test_extractors_are_registered_plugins(registry, digits, tmp_path):
         get_extractor("incepton", digits, tmp_path, torch.device("cpu"), registry)
     with pytest.raises(ValueError, match="fitted to a data set"):
         get_extractor("classifier", None, tmp_path, torch.device("cpu"), registry)
+
+
+def test_every_sample_row_carries_a_seeded_standard_error_and_its_method(registry, digits, cache_dir):
+    def rows():
+        ctx = _ctx(digits, cache_dir, registry, n=150)  # more rows than dimensions: no singular covariances
+        out = []
+        for name in ("fid", "kid", "prdc"):
+            out += registry.metrics.get(name)().compute(ctx)
+        return {(r.metric, r.sampler): r for r in out}
+
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    first = rows()
+    assert torch.equal(state, torch.get_rng_state())  # resampling never touches the global generator
+    again = rows()
+    for key, r in first.items():
+        assert r.stderr is not None and r.stderr >= 0 and r.stderr == again[key].stderr, key
+        assert r.stderr > 0 or r.metric.startswith(("coverage", "recall")), key  # all groups may agree on a share
+        assert r.details["stderr_method"], key
+    fid, floor = first[("fid", "fake-a")], first[("fid_floor", "real data")]
+    assert fid.details["stderr_resamples"] == 200 and fid.details["over_floor"] == fid.value / floor.value
+    assert 0 < fid.details["over_floor_stderr"] < 10 * fid.details["over_floor"]
+    kid, kid_floor = first[("kid", "fake-a")], first[("kid_floor", "real data")]
+    assert kid.details["minus_floor"] == kid.value - kid_floor.value and kid.details["minus_floor_stderr"] > 0
+    assert kid.stderr ** 2 == pytest.approx(kid.details["stderr_bootstrap"] ** 2 + kid.details["stderr_subsets"] ** 2)
+    assert kid.details["std_over_subsets"] > 0 and first[("precision", "fake-a")].details["stderr_groups"] == 10

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -44,49 +45,59 @@ def _png_grid(levels: torch.Tensor, k: int) -> bytes:
 
 def write_run(root: Path, model: str, seed: int, samplers: dict[str, tuple[float, float, int]], likelihood: dict[str, float],
               dataset: str = "digits", entropy: float | None = None, stderr: float = 0.004, extractor: str = "classifier",
-              run_id: str | None = None, role: str | None = None) -> Path:
-    """A finished cell's folder: status.json, config.json, rows.csv/json, curves.csv, samples/*.png."""
-    rng = np.random.default_rng(abs(hash((model, seed))) % 2**32)
+              run_id: str | None = None, role: str | None = None, preset: str = "quick", n: int = 1000,
+              sample_stderr: float | None = None, extra: list[Measurement] | None = None, jitter_rel: float = 0.05) -> Path:
+    """A finished cell's folder: status.json, config.json, rows.csv/json, curves.csv, samples/*.png.
+
+    ``n``: the sample size of the sample-metric rows; ``sample_stderr``: a standard error relative to the value
+    on the FID and confident-share rows and the floor (as the bootstrap writes; None: no standard error);
+    ``extra``: more measurements (memorisation rows...) written with the run's provenance; ``jitter_rel``: the
+    relative spread of the fake values over seeds."""
+    rng = np.random.default_rng(zlib.crc32(f"{model}/{seed}".encode()))  # the same fakes in every process
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
-    run_id = run_id or f"{safe}-{dataset}-s{seed}-{abs(hash((model, seed, dataset))) % 10**10:010d}"
+    run_id = run_id or f"{safe}-{dataset}-s{seed}-{zlib.crc32(f'{model}/{seed}/{dataset}'.encode()):010d}"
     run = root / "runs" / run_id
     (run / "samples").mkdir(parents=True, exist_ok=True)
-    jitter = lambda v, rel=0.05: float(v * (1 + rel * rng.standard_normal()))  # noqa: E731
+    jitter = lambda v, rel=jitter_rel: float(v * (1 + rel * rng.standard_normal()))  # noqa: E731
+    se = lambda v: None if sample_stderr is None else abs(v) * sample_stderr  # noqa: E731
     ms: list[Measurement] = []
     for label, (fid, ips, nfe) in samplers.items():
+        fid_v, share = jitter(fid), min(1.0, jitter(0.9 - fid / 40))
         ms += [
-            Measurement("fid", jitter(fid), "", False, n=1000, sampler=label, extractor=extractor, extractor_sha256=SHA,
-                        reference=f"test ({SPLIT})", details={"extractor_test_accuracy": 0.973}),
-            Measurement("confident_share", min(1.0, jitter(0.9 - fid / 40)), "fraction", True, n=1000, sampler=label,
+            Measurement("fid", fid_v, "", False, n=n, stderr=se(fid_v), sampler=label, extractor=extractor,
+                        extractor_sha256=SHA, reference=f"test ({SPLIT})", details={"extractor_test_accuracy": 0.973}),
+            Measurement("confident_share", share, "fraction", True, n=n, stderr=se(share), sampler=label,
                         extractor=extractor, extractor_sha256=SHA),
-            Measurement("images_per_second", jitter(ips), "images/s", True, n=1000, sampler=label),
+            Measurement("images_per_second", jitter(ips), "images/s", True, n=n, sampler=label),
             Measurement("nfe", float(nfe), "evaluations/image", False, sampler=label),
             Measurement("latency", jitter(nfe * 2e-3), "s/image", False, n=1, sampler=label),
             Measurement("flops_per_image", float(nfe) * 2.5e7, "FLOP", False, n=1, sampler=label),
         ]
         levels = torch.from_numpy(rng.integers(0, 17, size=(100, 1, 8, 8)))
         (run / "samples" / f"{label}.png").write_bytes(_png_grid(levels, 17))
-    ms.append(Measurement("fid_floor", jitter(0.97, 0.02), "", False, n=1000, sampler="real data", extractor=extractor,
+    floor = jitter(0.97, 0.02)
+    ms.append(Measurement("fid_floor", floor, "", False, n=n, stderr=se(floor), sampler="real data", extractor=extractor,
                           extractor_sha256=SHA, details={"extractor_test_accuracy": 0.973}))
     for kind, bpd in likelihood.items():
-        ms.append(Measurement("bits_per_dim", jitter(bpd, 0.01), "bits/dim", False, kind=kind, n=300, stderr=stderr,
+        ms.append(Measurement("bits_per_dim", jitter(bpd, 0.01 if jitter_rel else 0.0), "bits/dim", False, kind=kind, n=300, stderr=stderr,
                               reference=f"test ({SPLIT})"))
     if likelihood:
         first = next(iter(likelihood.items()))
         ms.append(Measurement("val_bits_per_dim", jitter(first[1], 0.01), "bits/dim", False, kind=first[0], n=300))
     if entropy is not None:
         ms.append(Measurement("data_entropy", entropy, "bits/dim", None, kind="exact", reference=SPLIT))
+    ms += list(extra or [])
     ms += [
         Measurement("train_seconds", jitter(120.0), "s", False),
         Measurement("train_steps", 2000.0, "steps", None),
         Measurement("parameters", 1.2e6 if model != "independent" else 0.0, "parameters", None),
     ]
     config = {"batch_size": 64, "max_steps": 2000, "n_samples": 1000, "sample_steps": [None]}
-    ident = {"model": model, "dataset": dataset, "split": SPLIT, "data_hash": "ab" * 32, "seed": seed, "preset": "quick",
+    ident = {"model": model, "dataset": dataset, "split": SPLIT, "data_hash": "ab" * 32, "seed": seed, "preset": preset,
              "config": config, "device": "cpu"}
     versions = {"genbench": "0.1.0", "torch": "2.14.1", "python": "3.11.7", "plugin": "genbench 0.1.0"}
     role = role or ("baseline" if model == BASELINE else "model")
-    cell = {"run_id": run_id, "model": model, "role": role, "dataset": dataset, "seed": seed, "preset": "quick", "split": SPLIT,
+    cell = {"run_id": run_id, "model": model, "role": role, "dataset": dataset, "seed": seed, "preset": preset, "split": SPLIT,
             "config_hash": "cd" * 32, "device": "cpu", "timestamp": "2026-11-28T10:00:00+00:00", "versions": versions}
     rows = [measurement_row(m, cell) for m in ms]
     (run / "rows.json").write_text(json.dumps(rows))
@@ -98,7 +109,7 @@ def write_run(root: Path, model: str, seed: int, samplers: dict[str, tuple[float
         curves.loc[::20, "val_bits_per_dim"] = 1.5 + np.exp(-curves["step"][::20] / 700)
     curves.to_csv(run / "curves.csv", index=False)
     (run / "status.json").write_text(json.dumps({"run_id": run_id, "model": model, "dataset": dataset, "seed": seed,
-                                                 "preset": "quick", "config_hash": "cd" * 32, "state": "done"}))
+                                                 "preset": preset, "config_hash": "cd" * 32, "state": "done"}))
     return run
 
 

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 from report_fakes import MODELS, write_failed, write_run
 
@@ -21,9 +22,16 @@ def test_all_outputs_are_written(demo_report: Path) -> None:
 def test_csv_and_json_hold_the_tidy_rows(demo_report: Path, demo_runs: Path) -> None:
     frame, statuses = load_runs(demo_runs / "runs")
     csv = pd.read_csv(demo_report.parent / "results.csv")
-    assert len(csv) == len(frame) and list(csv.columns) == list(frame.columns)
+    assert list(csv.columns) == list(frame.columns)
+    tidy, derived = csv.iloc[:len(frame)], csv.iloc[len(frame):]  # the tidy rows, then the derived ones
+    assert list(tidy["metric"]) == list(frame["metric"]) and tidy["value"].to_numpy() == pytest.approx(frame["value"].to_numpy())
+    n_fid = int((frame["metric"] == "fid").sum())
+    assert derived["metric"].value_counts().to_dict() == {"fid_over_floor": n_fid}  # the fakes write no KID
+    fid = frame[frame["metric"] == "fid"].iloc[0]
+    floor = frame[(frame["metric"] == "fid_floor") & (frame["run_id"] == fid["run_id"])]["value"].iloc[0]
+    assert derived["value"].iloc[0] == pytest.approx(fid["value"] / floor)
     data = json.loads((demo_report.parent / "results.json").read_text())
-    assert len(data["rows"]) == len(frame)
+    assert len(data["rows"]) == len(csv)
     assert {f["run_id"] for f in data["failed"]} == {s["run_id"] for s in statuses if s["state"] != "done"}
     best = [r for r in data["leaderboard"] if r["best"] and r["metric"] == "fid"]
     assert [(r["model"], r["sampler"]) for r in best] == [("ddpm", "ancestral-1000")]
@@ -60,13 +68,18 @@ def test_baseline_option_marks_a_model_of_old_runs(tmp_path: Path, registry) -> 
 def test_cli_report(tmp_path: Path) -> None:
     write_run(tmp_path, "vae", 0, MODELS["vae"][0], MODELS["vae"][1])
     write_run(tmp_path, "gan", 0, MODELS["gan"][0], MODELS["gan"][1])
-    result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--to", str(tmp_path / "r"), "--models", "gan"])
+    write_run(tmp_path, "ddpm", 0, MODELS["ddpm"][0], MODELS["ddpm"][1], preset="tiny", n=8)
+    result = CliRunner().invoke(main, ["report", str(tmp_path), "--out", str(tmp_path / "r"), "--models", "gan"])
     assert result.exit_code == 0, result.output
     html = (tmp_path / "r" / "index.html").read_text()
     assert "<h3>gan" in html and "<h3>vae" not in html
-    assert f"genbench report --out {tmp_path} --to {tmp_path / 'r'} --models gan" in html
-    missing = CliRunner().invoke(main, ["report", "--out", str(tmp_path / "nothing")])
-    assert missing.exit_code != 0 and "no runs under" in missing.output
+    assert f"genbench report {tmp_path} --out {tmp_path / 'r'} --models gan" in html
+    result = CliRunner().invoke(main, ["report", str(tmp_path), "--out", str(tmp_path / "t")])
+    assert result.exit_code == 0 and "ddpm" not in (tmp_path / "t" / "results.md").read_text()  # tiny: left out
+    result = CliRunner().invoke(main, ["report", str(tmp_path), "--out", str(tmp_path / "t"), "--include-tiny"])
+    assert result.exit_code == 0 and "| ddpm (tiny, n=8) |" in (tmp_path / "t" / "results.md").read_text()
+    missing = CliRunner().invoke(main, ["report", str(tmp_path / "nothing")])
+    assert missing.exit_code != 0 and "does not exist" in missing.output
 
 
 def test_empty_selection_still_renders(tmp_path: Path, registry) -> None:

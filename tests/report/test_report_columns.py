@@ -56,8 +56,9 @@ def test_extractor_names_the_column_only_when_there_are_several(displays) -> Non
                 {"metric": "fid", "sampler": "s", "value": 9.0, "extractor": "inception"},
                 {"metric": "kid", "sampler": "s", "value": 0.1, "extractor": "classifier"},
                 {"metric": "confident_share", "sampler": "s", "value": 0.9, "extractor": "classifier"})
+    kid = displays["kid"].title
     assert [t for _, t in _columns(two, displays)["quality"]] == [
-        "FID [classifier]", "FID [inception]", "KID [classifier]", "confident share"]
+        "FID [classifier]", "FID [inception]", f"{kid} [classifier]", "confident share"]
 
 
 def test_undeclared_metrics_are_placed_from_their_rows(displays) -> None:
@@ -69,7 +70,8 @@ def test_undeclared_metrics_are_placed_from_their_rows(displays) -> None:
     shown = board_displays(df, displays)
     assert shown["sharpness_floor"].floor_of == "sharpness" and shown["sharpness"].higher is True
     assert _columns(df, displays) == {"quality": [("fid", "FID"), ("sharpness", "sharpness")],
-                                      "likelihood": [("weird_bpd", "weird_bpd")], "cost": [("a_cost", "a_cost")]}
+                                      "likelihood": [("weird_bpd", "weird_bpd")], "memorisation": [],
+                                      "cost": [("a_cost", "a_cost")]}
 
 
 def test_declared_display_wins_over_the_rows(displays) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from genbench.report.cells import Cell, Column, Row, Table
-from genbench.report.formatting import INVALID_TAG, MISSING, Shown, arrow, direction_words, display_rows, fmt_value
+from genbench.report.formatting import (INVALID_TAG, MISSING, Shown, arrow, direction_words, display_rows, fmt_value,
+                                        interval_caption, row_label)
 
 
 @pytest.mark.parametrize("mean, ci, text", [
@@ -45,3 +46,27 @@ def test_display_rows_carry_marks_scale_missing_and_invalid() -> None:
     assert body[0] == [Shown("a"), Shown("s1"), Shown("3"), Shown("2", "best"), Shown("1" + INVALID_TAG)]
     assert body[1][:4] == [Shown("b (baseline)"), Shown(""), Shown("1"), Shown("4", "tied")]
     assert body[1][4] == Shown(MISSING) and body[2][2] == Shown("")
+
+
+@pytest.mark.parametrize("mean, ci, text", [
+    (0.99, 1e-17, "0.9900"),  # float noise of identical values: no "± 0.000000"
+    (0.99, 4e-7, "0.9900"),
+    (477_200.0, 1e-3, "477k"),
+    (6.3739, 4.067, "6.4 ± 4.1"),
+])
+def test_a_half_width_that_rounds_away_prints_no_plus_minus(mean: float, ci: float, text: str) -> None:
+    assert fmt_value(mean, ci) == text
+
+
+def test_the_caption_names_only_the_intervals_shown() -> None:
+    t = Table("quality", "Q", [_column("fid", False)], [Row("a", "", "model", 1), Row("b", "", "model", 3)])
+    t.cells[(0, 0)] = Cell(3.0, 0.4, 1, method="normal")
+    assert "one training seed" in interval_caption(t) and "several" not in interval_caption(t)
+    assert "without ±" not in interval_caption(t)
+    t.cells[(1, 0)] = Cell(4.0, 0.0, 3, method="t")  # identical over seeds: printed bare
+    assert "A value without ± has no recorded uncertainty" in interval_caption(t)
+    assert "several" not in interval_caption(t)
+    t.cells[(0, 0)] = Cell(3.0, float("nan"), 1)
+    assert interval_caption(t).startswith("No value here carries an uncertainty")
+    assert row_label(Row("m", "", "baseline", tag="tiny, n=8", flag="possible memorisation")) == \
+        "m (baseline) (tiny, n=8) [possible memorisation]"

@@ -53,7 +53,10 @@ def real_runs(tmp_path_factory, runner_registry):
 
 
 def test_report_from_real_runs(real_runs, runner_registry) -> None:
-    index = write_report(real_runs, real_runs / "report", registry=runner_registry)
+    hidden = write_report(real_runs, real_runs / "hidden", registry=runner_registry)  # tiny runs: smoke tests
+    assert json.loads((hidden.parent / "results.json").read_text())["leaderboard"] == []
+    assert "2 run(s) of the tiny preset (smoke tests) are left out of the leaderboards" in hidden.read_text()
+    index = write_report(real_runs, real_runs / "report", registry=runner_registry, include_tiny=True)
     html = index.read_text()
     data = json.loads((index.parent / "results.json").read_text())
     board = pd.DataFrame(data["leaderboard"])

@@ -15,7 +15,6 @@ from genbench import GenerativeModel, ModelConfig, hookimpl
 from genbench.io import load_checkpoint
 from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner
-from genbench.runner import training
 from genbench.runner.device import capture_rng, restore_rng
 
 
@@ -70,8 +69,9 @@ def noisy_registry():
     return build_registry(extra=[genbench_independent, plugin], autoload=False)
 
 
-def _runner(path, registry, cache_dir):
-    return Runner(path, registry=registry, device="cpu", progress=False, cache_dir=cache_dir, extractors=["random-cnn"])
+def _runner(path, registry, cache_dir, **options):
+    return Runner(path, registry=registry, device="cpu", progress=False, cache_dir=cache_dir, extractors=["random-cnn"],
+                  **options)
 
 
 def _final(result):
@@ -93,9 +93,8 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path, noisy_registry, cache
     whole = _runner(tmp_path / "whole", noisy_registry, cache_dir).run_cell(spec)
     assert whole.state == "done", whole.error
 
-    monkeypatch.setattr(training, "CHECKPOINT_EVERY_SECONDS", -1.0)  # a checkpoint after every step
     monkeypatch.setattr(Noisy, "interrupt_at", 7)
-    runner = _runner(tmp_path / "split", noisy_registry, cache_dir)
+    runner = _runner(tmp_path / "split", noisy_registry, cache_dir, checkpoint_every_steps=1)  # one after every step
     with pytest.raises(KeyboardInterrupt):
         runner.run_cell(spec)
     assert load_checkpoint(runner.out_dir / "runs" / runner.plan(spec).run_id / "checkpoints" / "last.pt")["model"]["step"] == 7
