@@ -9,7 +9,8 @@ Kills are aimed, in a random order per cell, at five moments: training (after a 
 a random delay), a checkpoint write (the moment a checkpoint's temporary file appears), sampling (right after
 the last training checkpoint), scoring (a random delay after the first metric starts) and the report (`genbench
 report` killed a random time into its work).  After each kill the same command runs again; after the last one it
-runs to the end.  Printed (and written to ``<work>/chaos.json``): kills by moment, kills that caught a file
+runs to the end.  Should the grid finish before an aimed moment comes, its rows are compared and it starts
+again from nothing.  Printed (and written to ``<work>/chaos.json``): kills by moment, kills that caught a file
 half-written (its temporary file left behind), resumes from a checkpoint, cells that had to restart from step 0,
 rows lost and quality rows (their value; timings excluded) differing from the reference (goal 0 and 0), and
 standard errors differing (reported, not a goal).  A grid of 150 steps (max_steps=150 below) is what ``aim``
@@ -183,14 +184,34 @@ def main() -> None:
         plan += rng.sample(MOMENTS, len(MOMENTS))
     plan = plan[: args.kills]
     kills: list[dict] = []
-    resumes = restarts = resets = 0
+    tally = {"rows_lost": 0, "quality_rows_differing": 0, "quality_stderrs_differing": 0, "quality_rows_compared": 0}
+    examples: list[list] = []
+    exit_codes: list[int] = []  # of the runs and reports that were not killed
+    resumes = restarts = grids = 0
+
+    def settle() -> None:
+        """Compare a finished grid's rows with the reference's and add them to the tally."""
+        nonlocal grids
+        grids += 1
+        rows = all_rows(out)
+        got, want = quality(rows), quality(ref_rows)
+        got_se, want_se = quality(rows, "stderr"), quality(ref_rows, "stderr")
+        lost = sorted(set(want) - set(got))
+        differing = sorted(k for k in set(want) & set(got) if want[k] != got[k])
+        tally["rows_lost"] += len(lost)
+        tally["quality_rows_differing"] += len(differing)
+        tally["quality_stderrs_differing"] += sum(want_se[k] != got_se[k] for k in set(want_se) & set(got_se))
+        tally["quality_rows_compared"] += len(want)
+        examples.extend([["lost", *k] for k in lost[:5]] + [["differing", *k, want[k], got[k]] for k in differing[:5]])
+
     t1 = time.perf_counter()
     for moment in plan:
+        before = set(partial_writes(out)) if out.exists() else set()
         while True:
             started = log_sizes(out)
             if moment == "report":
                 if not list(out.glob("runs/*/status.json")):  # a report needs a run folder
-                    launch(run_cmd(out), log).wait()
+                    exit_codes.append(launch(run_cmd(out), log).wait())
                 proc = launch(report_cmd(out), log)
                 time.sleep(rng.uniform(0.5, 3.0))
                 if proc.poll() is None:
@@ -198,6 +219,7 @@ def main() -> None:
                     proc.wait()
                     where = "report"
                     break
+                exit_codes.append(proc.returncode)
                 continue  # finished before the kill: try again with another delay
             proc = launch(run_cmd(out), log)
             where = aim(proc, out, moment, rng, started)
@@ -205,45 +227,36 @@ def main() -> None:
             resumes, restarts = resumes + r, restarts + s
             if where is not None:
                 break
-            # the grid finished before that moment came: start it again from nothing
-            resets += 1
-            for status in out.glob("runs/*/status.json"):
-                shutil.rmtree(status.parent)
-        kills.append({"moment": moment, "cell": where, "partial_writes": partial_writes(out)})
-        print(f"kill {len(kills):2d}: {moment:<16} in {where}  half-written: {kills[-1]['partial_writes'] or '-'}",
-              flush=True)
+            # the grid finished before that moment came: score it, then start it again from nothing
+            exit_codes.append(proc.returncode)
+            settle()
+            shutil.rmtree(out)
+        caught = sorted(set(partial_writes(out)) - before)
+        kills.append({"moment": moment, "cell": where, "partial_writes": caught})
+        print(f"kill {len(kills):2d}: {moment:<16} in {where}  half-written: {caught or '-'}", flush=True)
     started = log_sizes(out)
-    final = [launch(run_cmd(out), log).wait(), launch(report_cmd(out), log).wait()]
+    exit_codes += [launch(run_cmd(out), log).wait(), launch(report_cmd(out), log).wait()]
     r, s = attempts(out, started)
     resumes, restarts = resumes + r, restarts + s
+    settle()
     t_chaos = time.perf_counter() - t1
-    chaos_rows = all_rows(out)
-    got, want = quality(chaos_rows), quality(ref_rows)
-    lost = sorted(set(want) - set(got))
-    differing = sorted(k for k in set(want) & set(got) if want[k] != got[k])
-    got_se, want_se = quality(chaos_rows, "stderr"), quality(ref_rows, "stderr")
-    se_differing = sorted(k for k in set(want_se) & set(got_se) if want_se[k] != got_se[k])
     summary = {
         "kills": len(kills), "by_moment": {m: sum(k["moment"] == m for k in kills) for m in MOMENTS},
         "kills_mid_write": sum(bool(k["partial_writes"]) for k in kills), "resumes_from_checkpoint": resumes,
-        "cells_restarted_from_step_0": restarts, "grid_restarts": resets, "rows_reference": len(ref_rows), "rows_lost": len(lost),
-        "quality_rows_compared": len(want), "quality_rows_differing": len(differing),
-        "quality_stderrs_differing": len(se_differing),
-        "final_exit_codes": final, "partial_writes_left": partial_writes(out),
-        "seconds_reference": round(t_reference, 1), "seconds_chaos": round(t_chaos, 1), "kill_log": kills,
-        "lost": [list(k) for k in lost[:10]], "differing": [list(k) for k in differing[:10]],
-        "stderr_differing": [[*k, want_se[k], got_se[k]] for k in se_differing[:10]],
+        "cells_restarted_from_step_0": restarts, "grids_finished_and_compared": grids,
+        "rows_reference": len(ref_rows), **tally, "exit_codes_not_killed": exit_codes,
+        "partial_writes_left": partial_writes(out), "seconds_reference": round(t_reference, 1),
+        "seconds_chaos": round(t_chaos, 1), "kill_log": kills, "examples": examples,
     }
     (work / "chaos.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    print(json.dumps({k: v for k, v in summary.items() if k not in ("kill_log", "lost", "differing", "stderr_differing")},
-                     indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("kill_log", "examples")}, indent=2))
     print("\n| kills | resumes | cells recomputed from step 0 | rows lost | quality rows differing |")
     print("|---|---|---|---|---|")
     print(f"| {len(kills)} ({', '.join(f'{m} {n}' for m, n in summary['by_moment'].items())}) | {resumes} | {restarts} "
-          f"| {len(lost)} of {len(ref_rows)} | {len(differing)} of {len(want)} |")
+          f"| {tally['rows_lost']} | {tally['quality_rows_differing']} of {tally['quality_rows_compared']} |")
     if not args.keep:
         shutil.rmtree(work / "reference", ignore_errors=True)
-    if final != [0, 0] or lost or differing:
+    if any(exit_codes) or tally["rows_lost"] or tally["quality_rows_differing"]:
         sys.exit(1)
 
 

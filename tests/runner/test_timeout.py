@@ -57,17 +57,17 @@ def hangs_registry(tmp_path, monkeypatch):
 def test_a_hanging_cell_is_stopped_and_the_grid_goes_on(hangs_registry, tmp_path):
     out = tmp_path / "out"
     res = CliRunner().invoke(main, ["run", "--models", "hangs,independent", "--preset", "tiny", "--extractors",
-                                    "random-cnn", "--cell-timeout", "4", "--out", str(out), "--no-progress",
+                                    "random-cnn", "--cell-timeout", "12", "--out", str(out), "--no-progress",
                                     "--no-report"])
     assert res.exit_code == 1, res.output
     failed = [line for line in res.output.splitlines() if line.startswith("[FAILED]")]
     assert failed == [line for line in failed if "hangs on digits seed 0" in line] and len(failed) == 1
-    assert "stopped after 4 s (--cell-timeout)" in failed[0] and "Traceback" not in res.output
+    assert "stopped after 12 s (--cell-timeout)" in failed[0] and "Traceback" not in res.output
     assert any(line.startswith("[ok] independent on digits") for line in res.output.splitlines()), res.output
     (hang_dir,) = out.glob("runs/hangs-*")
     status = json.loads((hang_dir / "status.json").read_text())
     assert status["state"] == "failed" and "--cell-timeout" in status["error"]
-    assert "stopped after 4 s" in (hang_dir / "log.txt").read_text()
+    assert "stopped after 12 s" in (hang_dir / "log.txt").read_text()
 
 
 def test_plugins_a_child_cannot_import_are_named(registry, tmp_path):
