@@ -22,11 +22,12 @@ from __future__ import annotations
 import io
 import itertools
 import math
+from dataclasses import dataclass
 
 import torch
 
 from genbench.config import resolve_config
-from genbench.model import DataSpec, GenerativeModel
+from genbench.model import DataSpec, GenerativeModel, ModelConfig
 from genbench.runner.device import deterministic_kernels, pick_device, preserved_rng, seed_everything
 
 DIGITS_SPEC = DataSpec(channels=1, height=8, width=8, levels=17)
@@ -283,3 +284,36 @@ def _check_normalised(model_cls: type[GenerativeModel], spec: DataSpec, preset: 
         else:
             assert total <= 1.0 + rtol, f"{where}: exp(-bound) sums to {total:.8f} > 1: not a bound on -log P(x)"
     return totals["nll"]
+
+
+@dataclass
+class ReplayConfig(ModelConfig):
+    max_steps: int | None = 4
+
+
+class ReplayModel(GenerativeModel):
+    """Keeps every training batch it sees and samples by replaying them: each sample IS a training image.
+
+    The positive case for memorisation checks (a metric or report that does not flag it is broken).
+    """
+
+    name = "replay"
+    Config = ReplayConfig
+    presets = {"tiny": {"max_steps": 4, "batch_size": 64, "n_samples": 64, "sample_batch_size": 64}}
+
+    def __init__(self, config: ModelConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
+        super().__init__(config, data, device)
+        self.seen = torch.zeros(0, *data.shape)
+
+    def train_step(self, x: torch.Tensor) -> dict[str, float]:
+        self.seen = torch.cat([self.seen, x.detach().cpu()])
+        return {"loss": 0.0}
+
+    def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.seen[torch.randint(len(self.seen), (n,), generator=generator)]
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        return {"seen": self.seen}
+
+    def load_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.seen = state["seen"]

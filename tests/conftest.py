@@ -11,6 +11,7 @@ import torch
 import genbench_independent
 from genbench import DataSpec, GenerativeModel, ModelConfig, hookimpl
 from genbench.plugins import build_registry
+from genbench.testing import ReplayModel
 
 
 @dataclass
@@ -45,35 +46,9 @@ class Raising(Diverging):
         raise RuntimeError("sampler exploded on purpose")
 
 
-@dataclass
-class ReplayConfig(ModelConfig):
-    max_steps: int | None = 4
+class Replay(ReplayModel):
+    """Memorises every training batch and samples by replaying them (the memorisation metric's positive case)."""
 
-
-class Replay(GenerativeModel):
-    """Memorises every training batch it sees and samples by replaying them: each sample IS a training image
-    (the memorisation metric's positive case)."""
-
-    name = "replay"
-    Config = ReplayConfig
-    presets = {"tiny": {"max_steps": 4, "batch_size": 64, "n_samples": 64, "sample_batch_size": 64}}
-
-    def __init__(self, config, data, device="cpu"):
-        super().__init__(config, data, device)
-        self.seen = torch.zeros(0, *data.shape)
-
-    def train_step(self, x):
-        self.seen = torch.cat([self.seen, x.detach().cpu()])
-        return {"loss": 0.0}
-
-    def sample(self, n, *, steps=None, generator=None):
-        return self.seen[torch.randint(len(self.seen), (n,), generator=generator)]
-
-    def extra_state(self):
-        return {"seen": self.seen}
-
-    def load_extra_state(self, state):
-        self.seen = state["seen"]
 
 
 test_models = types.ModuleType("genbench_test_models")

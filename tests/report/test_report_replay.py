@@ -7,49 +7,24 @@ from __future__ import annotations
 
 import json
 import types
-from dataclasses import dataclass
 
 import pandas as pd
 import pytest
-import torch
 
-from genbench import GenerativeModel, ModelConfig, hookimpl, plugins
+from genbench import hookimpl, plugins
 from genbench.metrics.base import EXTRACTORS_ENV
 from genbench.metrics.display import registry_displays
 from genbench.report.board import build_boards
 from genbench.report.memorisation import FLAG
 from genbench.results import rows_frame
 from genbench.runner import CellSpec, Runner
+from genbench.testing import ReplayModel
 
 
-@dataclass
-class ReplayConfig(ModelConfig):
-    max_steps: int | None = 4
-
-
-class ReplayForReport(GenerativeModel):
+class ReplayForReport(ReplayModel):
     """Keeps every training batch and samples by replaying them: each sample is a training image."""
 
     name = "replay-for-report"
-    Config = ReplayConfig
-    presets = {"tiny": {"max_steps": 4, "batch_size": 64, "n_samples": 64, "sample_batch_size": 64}}
-
-    def __init__(self, config, data, device="cpu"):
-        super().__init__(config, data, device)
-        self.seen = torch.zeros(0, *data.shape)
-
-    def train_step(self, x):
-        self.seen = torch.cat([self.seen, x.detach().cpu()])
-        return {"loss": 0.0}
-
-    def sample(self, n, *, steps=None, generator=None):
-        return self.seen[torch.randint(len(self.seen), (n,), generator=generator)]
-
-    def extra_state(self):
-        return {"seen": self.seen}
-
-    def load_extra_state(self, state):
-        self.seen = state["seen"]
 
 
 @pytest.fixture(scope="module")
