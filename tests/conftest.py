@@ -87,6 +87,17 @@ def registry():
     return build_registry(extra=[genbench_independent, test_models], autoload=False)
 
 
+@pytest.fixture
+def process_registry(registry):
+    """The CLI builds its registry with get_registry(); here it is the test registry (no entry points)."""
+    from genbench import plugins
+
+    previous = plugins._REGISTRY
+    plugins.set_registry(registry)
+    yield registry
+    plugins.set_registry(previous)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory):
     """One feature-classifier cache for the whole session (trained once, a few seconds)."""

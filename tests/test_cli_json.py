@@ -5,21 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
-from genbench import plugins
 from genbench.cli import main
 from genbench.jsonout import (CELL_KEYS, DATASET_KEYS, ENTRY_KEYS, FID_ROW_KEYS, LIST_KEYS, MODEL_KEYS, ROW_KEYS,
                               RUN_KEYS, SCHEMA_LIST, SCHEMA_RUN)
-
-
-@pytest.fixture
-def process_registry(registry):
-    previous = plugins._REGISTRY
-    plugins.set_registry(registry)
-    yield registry
-    plugins.set_registry(previous)
 
 
 def test_list_json_has_the_documented_keys(process_registry):

@@ -8,20 +8,10 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from genbench import plugins
 from genbench.cli import main
 from genbench.metrics.inception import WEIGHTS_ENV
 
 FAST = ["--extractors", "random-cnn", "--no-progress", "--no-report"]
-
-
-@pytest.fixture
-def process_registry(registry):
-    """The CLI builds its registry with get_registry(); here it is the test registry (no entry points)."""
-    previous = plugins._REGISTRY
-    plugins.set_registry(registry)
-    yield registry
-    plugins.set_registry(previous)
 
 
 def test_run_needs_models_or_a_grid(process_registry, tmp_path):
