@@ -12,6 +12,7 @@ import difflib
 import importlib.metadata
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Generic, Iterator, TypeVar
@@ -26,7 +27,7 @@ AUTOLOAD_ENV = "GENBENCH_DISABLE_PLUGIN_AUTOLOAD"
 
 __all__ = [
     "Catalogue", "Entry", "PluginConflictError", "PluginInfo", "PluginLoadWarning", "Registry", "UnknownNameError",
-    "build_registry", "get_registry", "hookimpl", "make_plugin_manager", "set_registry",
+    "build_registry", "get_registry", "hookimpl", "make_plugin_manager", "set_registry", "using_registry",
 ]
 
 T = TypeVar("T")
@@ -198,6 +199,19 @@ def set_registry(registry: Registry | None) -> None:
     """Replace the process-wide registry (tests use this with hand-registered plugins)."""
     global _REGISTRY
     _REGISTRY = registry
+
+
+@contextmanager
+def using_registry(registry: Registry | None) -> Iterator[Registry | None]:
+    """Make ``registry`` the process-wide one inside the block and put the previous one back after it, even
+    on an error (tests and embedding programs use this with hand-registered plugins)."""
+    global _REGISTRY
+    previous = _REGISTRY
+    _REGISTRY = registry
+    try:
+        yield registry
+    finally:
+        _REGISTRY = previous
 
 
 def build_registry(extra: list[object] | None = None, autoload: bool | None = None) -> Registry:

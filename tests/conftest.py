@@ -92,10 +92,8 @@ def process_registry(registry):
     """The CLI builds its registry with get_registry(); here it is the test registry (no entry points)."""
     from genbench import plugins
 
-    previous = plugins._REGISTRY
-    plugins.set_registry(registry)
-    yield registry
-    plugins.set_registry(previous)
+    with plugins.using_registry(registry):
+        yield registry
 
 
 @pytest.fixture(scope="session")

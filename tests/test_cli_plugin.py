@@ -42,11 +42,8 @@ def installed(tmp_path_factory):
 
 @pytest.fixture
 def registry_with_mine(installed):
-    previous = plugins._REGISTRY
-    registry = build_registry(autoload=True)
-    plugins.set_registry(registry)
-    yield registry
-    plugins.set_registry(previous)
+    with plugins.using_registry(build_registry(autoload=True)) as registry:
+        yield registry
 
 
 def test_the_entry_point_is_found_and_the_model_passes_the_contract(registry_with_mine):

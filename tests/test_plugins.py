@@ -183,3 +183,14 @@ def test_only_the_command_line_asks_for_the_process_wide_registry():
         if path.name in ("cli.py", "cli_fid.py", "plugins.py"):
             continue
         assert "get_registry(" not in path.read_text(), f"{path} looks the registry up itself"
+
+
+def test_using_registry_puts_the_previous_one_back_even_after_an_error(registry):
+    from genbench import plugins
+
+    before = plugins._REGISTRY
+    with pytest.raises(RuntimeError):
+        with plugins.using_registry(registry) as inside:
+            assert inside is registry and plugins.get_registry() is registry
+            raise RuntimeError("boom")
+    assert plugins._REGISTRY is before

@@ -26,10 +26,8 @@ RUN = ["run", "--preset", "tiny", "--extractors", "random-cnn", "--no-progress"]
 @pytest.fixture(scope="module")
 def cli_registry():
     """The CLI's registry: the reference model and the VAE (a config with a learning rate); no entry points."""
-    previous = plugins._REGISTRY
-    plugins.set_registry(build_registry(extra=[genbench_independent, genbench_vae], autoload=False))
-    yield
-    plugins.set_registry(previous)
+    with plugins.using_registry(build_registry(extra=[genbench_independent, genbench_vae], autoload=False)):
+        yield
 
 
 def refused(args: list[str], *needles: str) -> str:

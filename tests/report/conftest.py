@@ -34,10 +34,8 @@ def core_only_registry(registry: Any) -> Any:
     """The process-wide registry the CLI looks up (``genbench report`` in the CLI tests) is the core-only one."""
     from genbench import plugins
 
-    previous = plugins._REGISTRY
-    plugins.set_registry(registry)
-    yield
-    plugins.set_registry(previous)
+    with plugins.using_registry(registry):
+        yield
 
 
 @pytest.fixture(scope="session")

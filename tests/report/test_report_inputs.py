@@ -100,11 +100,7 @@ def test_genbench_report_survives_damaged_folders(tmp_path: Path, registry) -> N
     write_run(tmp_path, "vae", 0, {"default": (9.0, 10.0, 1)}, {"ELBO": 2.0})
     _damage(write_run(tmp_path, "vae", 1, {"default": (9.0, 10.0, 1)}, {"ELBO": 2.0}), "rows.json", "garbage")
     _damage(write_run(tmp_path, "gan", 0, {"default": (5.0, 10.0, 1)}, {}), "status.json", "cut")
-    previous = plugins._REGISTRY
-    plugins.set_registry(registry)
-    try:
+    with plugins.using_registry(registry):
         res = CliRunner().invoke(main, ["report", str(tmp_path), "--out", str(tmp_path)])
-    finally:
-        plugins.set_registry(previous)
     assert res.exit_code == 0, res.output
     assert "Traceback" not in res.output and (tmp_path / "index.html").exists()

@@ -48,10 +48,8 @@ def hangs_registry(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = build_registry(extra=[genbench_independent, importlib.import_module("genbench_test_hangs")],
                               autoload=False)
-    previous = plugins._REGISTRY
-    plugins.set_registry(registry)
-    yield registry
-    plugins.set_registry(previous)
+    with plugins.using_registry(registry):
+        yield registry
 
 
 def test_a_hanging_cell_is_stopped_and_the_grid_goes_on(hangs_registry, tmp_path):

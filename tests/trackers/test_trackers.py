@@ -143,11 +143,7 @@ def test_cli_log_names_a_missing_tracker_package_in_one_line(registry, tmp_path,
             "--log tensorboard needs TensorBoard: pip install 'genbench[trackers]' (or pip install tensorboard)")
 
     monkeypatch.setattr(TensorBoardTracker, "check", classmethod(missing))
-    previous = plugins._REGISTRY
-    plugins.set_registry(registry)
-    try:
+    with plugins.using_registry(registry):
         res = CliRunner().invoke(main, ["run", "--models", "independent", "--log", "tensorboard", "--out", str(tmp_path)])
-    finally:
-        plugins.set_registry(previous)
     assert res.exit_code != 0 and "pip install 'genbench[trackers]'" in res.output
     assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()

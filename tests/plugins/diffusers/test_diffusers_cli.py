@@ -49,10 +49,8 @@ def saved(tmp_path_factory):
 @pytest.fixture
 def process_registry():
     """The CLI builds its registry with get_registry(); here: core data sets and metrics plus this plugin."""
-    previous = plugins._REGISTRY
-    plugins.set_registry(plugins.build_registry(extra=[genbench_diffusers], autoload=False))
-    yield
-    plugins.set_registry(previous)
+    with plugins.using_registry(plugins.build_registry(extra=[genbench_diffusers], autoload=False)):
+        yield
 
 
 def rows_of(out) -> tuple[dict, list[dict]]:
