@@ -16,7 +16,8 @@ report's results.md of the standard leaderboard): one row per quality-table row,
 (FID with its interval; precision, recall, confident share, images/s and training seconds as their means;
 every likelihood estimate of the model with its interval and kind), and FID / floor, the model's mean FID over
 the mean real-data floor, from the results.md column when it has one, else from the tidy rows of
-``leaderboard_standard_digits.csv``.
+``leaderboard_standard_digits.csv``.  ``main_job``: the same digest of ``bench/results/main_job.md`` (the cells
+``make run`` runs, from ``bench/grids/main_job.toml``), its ratios from that file's JSON rows.
 """
 from __future__ import annotations
 
@@ -80,11 +81,18 @@ def _model_of(label: str) -> str:
     return label.removesuffix(" (baseline)")
 
 
-def _fid_over_floor(csv: Path) -> dict[tuple[str, str], float]:
-    """(model, sampler) -> mean FID over its seeds / mean real-data floor (the first extractor's)."""
+def _fid_over_floor(name: str) -> dict[tuple[str, str], float]:
+    """(model, sampler) -> mean FID over its seeds / mean real-data floor (the first extractor's), from the tidy
+    rows of ``bench/results/<name>.csv`` when there is one, else of ``<name>.json``."""
+    import json
+
     import pandas as pd
 
-    df = pd.read_csv(csv, keep_default_na=False, na_values={"value": [""]})
+    csv = RESULTS / f"{name}.csv"
+    if csv.exists():
+        df = pd.read_csv(csv, keep_default_na=False, na_values={"value": [""]})
+    else:
+        df = pd.DataFrame(json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))["rows"])
     fid = df[df["metric"] == "fid"]
     extractor = sorted(fid["extractor"].unique())[0]
     floor = df[(df["metric"] == "fid_floor") & (df["extractor"] == extractor)]["value"].mean()
@@ -97,12 +105,12 @@ def _ratio_text(value: float) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the blocks
-def leaderboard_standard_digits() -> str:
-    """The README's standard-leaderboard table."""
-    tables = markdown_tables((RESULTS / "leaderboard_standard_digits.md").read_text(encoding="utf-8"))
+def leaderboard_table(name: str) -> str:
+    """The README's digest of ``bench/results/<name>.md`` (a grid's results.md, see the module docstring)."""
+    tables = markdown_tables((RESULTS / f"{name}.md").read_text(encoding="utf-8"))
     quality, likelihood, cost = tables["Sample quality"], tables["Likelihood"], tables["Cost"]
     ratio_column = next((h for h in quality[0] if h.startswith("FID / floor")), None)
-    ratios = None if ratio_column else _fid_over_floor(RESULTS / "leaderboard_standard_digits.csv")
+    ratios = None if ratio_column else _fid_over_floor(name)
     bits = {_model_of(r["model"]): ", ".join(f"{v} ({h[len('bits/dim ('):h.index(')')]})" for h, v in r.items()
                                             if h.startswith("bits/dim (") and v != MISSING) or MISSING
             for r in likelihood}
@@ -128,6 +136,16 @@ def leaderboard_standard_digits() -> str:
                c.get("FLOPs/image ↓", ""), (mean_of(c.get("train s ↓", "")) if first else "")]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def leaderboard_standard_digits() -> str:
+    """The README's standard-leaderboard table (``bench/grids/leaderboard_standard_digits.toml``)."""
+    return leaderboard_table("leaderboard_standard_digits")
+
+
+def main_job() -> str:
+    """The README's main-job table (``bench/grids/main_job.toml``: the cells ``make run`` runs)."""
+    return leaderboard_table("main_job")
 
 
 def json_schemas() -> str:
@@ -160,6 +178,7 @@ def minimal_plugin() -> str:
 
 BLOCKS: dict[str, Callable[[], str]] = {
     "leaderboard_standard_digits": leaderboard_standard_digits,
+    "main_job": main_job,
     "json_schemas": json_schemas,
     "minimal_plugin": minimal_plugin,
 }
