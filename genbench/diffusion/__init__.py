@@ -11,12 +11,17 @@ share.  Every function works on any tensor shape (B, ...): pixels or latents.
              the discrete decoder at gamma(0), the loss L_inf (eq. 17), the bound (eq. 11), ancestral sampling
   learned_schedule
              the monotone learned gamma(t) with learned end points, trained for a low-variance bound
+  learned_variance
+             Improved DDPM (Nichol & Dhariwal 2021): Sigma_theta between beta and beta~ (eq. 15), L_hybrid (eq. 16)
+  importance importance sampling of t for L_vlb: p_t proportional to sqrt(E[L_t^2]) (their section 3.3)
 """
 from __future__ import annotations
 
 from .continuous import continuous_bound, low_discrepancy_times
 from .decoders import L0Fn, discretised_gaussian_nll, gaussian_nll
+from .importance import ImportanceSampler
 from .learned_schedule import MonotoneGamma, ScheduleDraw
+from .learned_variance import hybrid_loss, hybrid_step, interpolated_log_variance
 from .samplers import ancestral_sample, ddim_sample, ddim_timesteps, sampler_name, sampler_nfe
 from .schedule import Schedule
 from .training import denoising_loss, denoising_step
@@ -24,8 +29,9 @@ from .unet import UNet, UNetConfig, lowest_resolution
 from .vlb import vlb_stratified, vlb_terms
 
 __all__ = [
-    "L0Fn", "MonotoneGamma", "Schedule", "ScheduleDraw", "UNet", "UNetConfig", "ancestral_sample",
-    "continuous_bound", "ddim_sample", "ddim_timesteps", "denoising_loss", "denoising_step",
+    "ImportanceSampler", "L0Fn", "MonotoneGamma", "Schedule", "ScheduleDraw", "UNet", "UNetConfig", "ancestral_sample",
+    "continuous_bound", "ddim_sample", "ddim_timesteps", "denoising_loss", "denoising_step", "hybrid_loss", "hybrid_step",
+    "interpolated_log_variance",
     "discretised_gaussian_nll", "gaussian_nll", "low_discrepancy_times", "lowest_resolution", "sampler_name",
     "sampler_nfe", "vlb_stratified", "vlb_terms",
 ]

@@ -1,7 +1,8 @@
 """Sampling loops over any epsilon-predicting callable (pixels or latents): Algorithm 2 and DDIM.
 
 ``eps_fn(x, t) -> eps`` takes a batch ``x`` of shape ``shape`` and an int64 tensor ``t`` of time indices
-(0..T-1, see ``schedule``) and returns the predicted noise.  All randomness is drawn on the CPU from
+(0..T-1, see ``schedule``) and returns the predicted noise, or a pair (eps, log Sigma) for a learned variance
+(Nichol & Dhariwal 2021 eq. 15): Algorithm 2 then draws with that variance, DDIM uses eps only.  All randomness is drawn on the CPU from
 ``generator`` and moved to ``device``, so samples do not depend on the device or on other RNG users.
 Each function returns ``(x_0, nfe)``: the final sample (in the diffusion's space, e.g. [-1, 1]) and
 the number of ``eps_fn`` evaluations each sample went through; ``sampler_nfe`` says it beforehand and
@@ -15,8 +16,7 @@ import torch
 from torch import Tensor
 
 from .schedule import Schedule, ddim_step, reverse_step
-
-EpsFn = Callable[[Tensor, Tensor], Tensor]
+from .vlb import EpsFn, split_eps
 
 
 def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str, dtype: torch.dtype) -> Tensor:
@@ -29,14 +29,15 @@ def ancestral_sample(
     dtype: torch.dtype = torch.float32,
 ) -> tuple[Tensor, int]:
     """Algorithm 2 of Ho et al.: x_T ~ N(0, I); for t = T..1: x_{t-1} = mu_theta(x_t, t) + sigma_t z
-    (z = 0 at the last step); T network evaluations.  ``variance`` selects sigma_t^2 = beta_t or beta~_t."""
+    (z = 0 at the last step); T network evaluations.  ``variance`` selects sigma_t^2 = beta_t or beta~_t, unless
+    ``eps_fn`` returns a learned log variance with eps."""
     x = _randn(shape, generator, device, dtype)
     n = shape[0]
     for i in reversed(range(schedule.T)):
         t = torch.full((n,), i, dtype=torch.long, device=device)
-        eps = eps_fn(x, t)
+        eps, log_var = split_eps(eps_fn(x, t))
         z = _randn(shape, generator, device, dtype) if i > 0 else None
-        x = reverse_step(schedule, x, t, eps, z, variance=variance, clip_x0=clip_x0)
+        x = reverse_step(schedule, x, t, eps, z, variance=variance, clip_x0=clip_x0, log_var=log_var)
     return x, schedule.T
 
 
@@ -62,7 +63,7 @@ def ddim_sample(
         i_prev = seq[j + 1] if j + 1 < len(seq) else -1
         t = torch.full((n,), i, dtype=torch.long, device=device)
         t_prev = torch.full((n,), i_prev, dtype=torch.long, device=device)
-        eps = eps_fn(x, t)
+        eps, _ = split_eps(eps_fn(x, t))
         z = _randn(shape, generator, device, dtype) if (eta > 0 and i_prev >= 0) else None
         x = ddim_step(schedule, x, t, t_prev, eps, z, eta=eta, clip_x0=clip_x0)
     return x, len(seq)

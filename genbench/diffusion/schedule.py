@@ -29,24 +29,48 @@ def linear_betas(T: int, beta_start: float = 1e-4, beta_end: float = 0.02, scale
     return torch.linspace(beta_start * scale, min(beta_end * scale, 0.999), T, dtype=torch.float64)
 
 
-def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999) -> Tensor:
+def cosine_betas(T: int, s: float = 0.008, max_beta: float = 0.999, sigma_min: float | None = None) -> Tensor:
     """Nichol & Dhariwal 2021 eq. 17: abar(t) = f(t)/f(0), f(t) = cos^2(((t/T) + s)/(1 + s) * pi/2);
-    beta_t = 1 - abar_t / abar_{t-1}, clipped at ``max_beta`` (float64)."""
+    beta_t = 1 - abar_t / abar_{t-1}, clipped at ``max_beta`` (float64).
+
+    ``sigma_min``: the noise std of the first step, sqrt(1 - abar_1), fitted to the data's discretisation.
+    Nichol & Dhariwal chose s so that sqrt(beta_1) is slightly below the bin size of K = 256 levels (section 3.2);
+    on coarser data (K = 17 levels: bins 16x wider) the steps below a fraction of a bin cost KL terms
+    without changing which level a pixel is.  With ``sigma_min`` larger than the schedule's own first noise, the
+    T steps are spread over u in [u_min, 1] of the same curve, u_min solving 1 - f(u_min)/f(0) = sigma_min^2
+    (the analogue of VDM's gamma_min, Kingma et al. 2021); a smaller ``sigma_min`` changes nothing.
+    """
     if T < 1:
         raise ValueError(f"T must be >= 1, got {T}")
     steps = torch.arange(T + 1, dtype=torch.float64) / T
+    if sigma_min is not None and T > 1:
+        if not 0 < sigma_min < 1:
+            raise ValueError(f"sigma_min must be in (0, 1), got {sigma_min}")
+        c0 = math.cos(s / (1 + s) * math.pi / 2)
+        u_min = (1 + s) * 2 / math.pi * math.acos(math.sqrt(1 - sigma_min**2) * c0) - s
+        if u_min > 1.0 / T:
+            grid = u_min + (1 - u_min) * torch.arange(T, dtype=torch.float64) / (T - 1)
+            steps = torch.cat([torch.zeros(1, dtype=torch.float64), grid])
     f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
     abar = f / f[0]
     return (1 - abar[1:] / abar[:-1]).clamp(max=max_beta)
 
 
-def make_betas(kind: str, T: int) -> Tensor:
-    """``kind`` = "linear" (Ho et al.) or "cosine" (Nichol & Dhariwal)."""
+def make_betas(kind: str, T: int, sigma_min: float | None = None) -> Tensor:
+    """``kind`` = "linear" (Ho et al.) or "cosine" (Nichol & Dhariwal; ``sigma_min``: see ``cosine_betas``)."""
     if kind == "linear":
+        if sigma_min is not None:
+            raise ValueError("sigma_min fits the cosine schedule's start; use schedule 'cosine' with it")
         return linear_betas(T)
     if kind == "cosine":
-        return cosine_betas(T)
+        return cosine_betas(T, sigma_min=sigma_min)
     raise ValueError(f"unknown beta schedule {kind!r}; use 'linear' or 'cosine'")
+
+
+def level_sigma_min(levels: int) -> float:
+    """A third of half a level's width on the K-level grid of [-1, 1]: 1 / (3 (K - 1)) (VDM's initial gamma_min,
+    Kingma et al. 2021, as noise std): 0.021 at K = 17, 0.0013 at K = 256 (below the cosine schedule's own 0.0064)."""
+    return 1.0 / (3.0 * (levels - 1))
 
 
 # --------------------------------------------------------------------------- the schedule
@@ -57,8 +81,8 @@ class Schedule:
     betas: Tensor
 
     @classmethod
-    def make(cls, kind: str, T: int) -> "Schedule":
-        return cls(make_betas(kind, T))
+    def make(cls, kind: str, T: int, sigma_min: float | None = None) -> "Schedule":
+        return cls(make_betas(kind, T, sigma_min))
 
     @property
     def T(self) -> int:
@@ -147,23 +171,43 @@ def p_mean(s: Schedule, xt: Tensor, t: Tensor, eps: Tensor) -> Tensor:
     return (xt - b / (1 - ab).sqrt() * eps) / (1 - b).sqrt()
 
 
+def model_mean(s: Schedule, xt: Tensor, t: Tensor, eps: Tensor, clip_x0: float | None = None) -> Tensor:
+    """The reverse-process mean mu_theta(x_t, t).
+
+    Without clipping it is eq. 11 of Ho et al.  With ``clip_x0`` the predicted x_0 (eq. 15) is clamped to
+    [-clip_x0, clip_x0] and the mean is the posterior mean eq. 7 at that x_0 (identical to eq. 11 when nothing is
+    clipped), as in Ho et al.'s released sampler.  The bound (``vlb``) uses the same mean as the sampler, so it is
+    the bound of the model that is sampled.  For data inside [-clip_x0, clip_x0] clipping never increases a KL
+    term: the posterior mean is affine in x_0 with a positive coefficient and clamping moves x_0's prediction
+    toward the true x_0.  It matters at the cosine schedule's last step (beta_T clipped at 0.999), where eq. 11
+    multiplies the error of eps by 1 / sqrt(alpha_T) ~ 32.
+    """
+    if clip_x0 is None:
+        return p_mean(s, xt, t, eps)
+    mean, _ = q_posterior(s, predict_x0(s, xt, t, eps).clamp(-clip_x0, clip_x0), xt, t)
+    return mean
+
+
+def clamped_eps(s: Schedule, xt: Tensor, t: Tensor, eps: Tensor, clip_x0: float) -> Tensor:
+    """eps recomputed from the predicted x_0 (eq. 15) clamped to [-clip_x0, clip_x0]: with it eq. 11 gives the
+    mean of ``model_mean(..., clip_x0)``."""
+    return eps_from_x0(s, xt, t, predict_x0(s, xt, t, eps).clamp(-clip_x0, clip_x0))
+
+
 def reverse_step(
     s: Schedule, xt: Tensor, t: Tensor, eps: Tensor, noise: Tensor | None, variance: str = "beta",
-    clip_x0: float | None = None,
+    clip_x0: float | None = None, log_var: Tensor | None = None,
 ) -> Tensor:
     """One step of Algorithm 2: x_{t-1} = mu_theta(x_t, t) + sigma_t z, with z = 0 at the last step (t index 0).
 
-    Without clipping the mean is eq. 11.  With ``clip_x0`` the predicted x_0 (eq. 15) is clamped to
-    [-clip_x0, clip_x0] and the mean is the posterior mean eq. 7 at that x_0 (identical to eq. 11
-    when nothing is clipped), as in Ho et al.'s released sampler.
+    The mean is ``model_mean`` (eq. 11, or the posterior mean at the clamped predicted x_0 with ``clip_x0``).
+    sigma_t^2 is the fixed ``variance`` ("beta" or "posterior"), or exp(``log_var``) of a learned variance
+    (Nichol & Dhariwal 2021 eq. 15, ``learned_variance``) when given.
     """
-    if clip_x0 is None:
-        mean = p_mean(s, xt, t, eps)
-    else:
-        mean, _ = q_posterior(s, predict_x0(s, xt, t, eps).clamp(-clip_x0, clip_x0), xt, t)
+    mean = model_mean(s, xt, t, eps, clip_x0)
     if noise is None:
         return mean
-    sigma = extract(s.sigma2(variance), t, xt).sqrt()
+    sigma = (0.5 * log_var).exp() if log_var is not None else extract(s.sigma2(variance), t, xt).sqrt()
     nonzero = (t > 0).to(xt.dtype).to(xt.device).reshape(len(t), *([1] * (xt.dim() - 1)))
     return mean + nonzero * sigma * noise
 

@@ -45,3 +45,20 @@ def test_l0_callables_are_the_negative_log_likelihoods():
     assert torch.equal(discretised_gaussian_nll(17)(x0, mean, var), ref)
     density = torch.distributions.Normal(mean, var.sqrt()).log_prob(x0)
     assert torch.allclose(gaussian_nll(x0, mean, var), -density, rtol=1e-12)
+
+
+def test_variance_floor_bounds_the_decoder_tail():
+    """A mean on the wrong side of a level boundary costs thousands of nats at a tiny variance; floored at the
+    noise variance of x_1 it costs what a Gaussian of that width does, and an exact mean loses almost nothing."""
+    from genbench.diffusion.decoders import discretised_gaussian_nll
+    K, sig = 4, 1 / 9  # a third of half a level on K = 4
+    x0 = torch.tensor([[-1 / 3]], dtype=torch.float64)
+    wrong = torch.tensor([[0.05]], dtype=torch.float64)  # past the boundary at 0 toward the level 1/3
+    tiny = torch.tensor([[1e-4]], dtype=torch.float64)
+    assert float(discretised_gaussian_nll(K)(x0, wrong, tiny)) > 10
+    floored = float(discretised_gaussian_nll(K, sig**2)(x0, wrong, tiny))
+    n = torch.distributions.Normal(torch.tensor(0.05, dtype=torch.float64), sig)
+    expected = -math.log(float(n.cdf(torch.tensor(0.0, dtype=torch.float64)) - n.cdf(torch.tensor(-2 / 3, dtype=torch.float64))))
+    assert abs(floored - expected) < 1e-9  # the level -1/3 owns [-2/3, 0]
+    exact = float(discretised_gaussian_nll(K, sig**2)(x0, x0, tiny))
+    assert 0 < exact <= -math.log(1 - math.erfc(3 / math.sqrt(2))) + 1e-12  # 1 - 2 Phi(-3)

@@ -109,3 +109,21 @@ def test_ddim_eta_one_single_steps_is_ancestral_with_posterior_variance():
     assert torch.allclose(ddim, anc, atol=1e-9)
     # eta = 0 ends at the predicted x_0 when jumping to t = -1
     assert torch.allclose(ddim_step(s, xt, t, torch.full((4,), -1), eps, None), predict_x0(s, xt, t, eps))
+
+
+def test_cosine_start_fitted_to_the_levels():
+    """sigma_min sets the first step's noise std exactly, keeps abar decreasing and the last step's clip; below the
+    schedule's own first noise (K = 256) it changes nothing; the linear schedule refuses it."""
+    from genbench.diffusion.schedule import level_sigma_min, make_betas
+    for K in (4, 17):
+        sig = level_sigma_min(K)
+        s = Schedule.make("cosine", 1000, sig)
+        ab = s.alpha_bar
+        assert abs(float((1 - ab[0]).sqrt()) - sig) < 1e-12
+        assert (ab[1:] < ab[:-1]).all() and float(s.betas.max()) == 0.999
+        plain = Schedule.make("cosine", 1000).alpha_bar
+        assert float((1 - ab[0]).sqrt()) > float((1 - plain[0]).sqrt())
+    assert abs(level_sigma_min(17) - 1 / 48) < 1e-15
+    assert torch.equal(Schedule.make("cosine", 1000, level_sigma_min(256)).betas, Schedule.make("cosine", 1000).betas)
+    with pytest.raises(ValueError, match="cosine"):
+        make_betas("linear", 100, 0.1)

@@ -52,7 +52,7 @@ def test_the_bound_is_the_sum_of_its_three_terms():
         torch.testing.assert_close(terms.neg_entropy, neg_h, atol=1e-4, rtol=1e-6)
         d = model.latent_dims
         assert d == model.ae_cfg.z_channels * 4 * 4
-        vlb = vlb_stratified(model.eps_fn, model.schedule, model.scale * z, 4, gaussian_nll,
+        vlb = vlb_stratified(model.bound_eps_fn, model.schedule, model.scale * z, 4, gaussian_nll,
                              variance=model.config.variance, generator=g)
         torch.testing.assert_close(terms.latent_cross_entropy, vlb - d * math.log(model.scale), atol=1e-3, rtol=1e-6)
         torch.testing.assert_close(terms.log_det, torch.full((8,), -d * math.log(model.scale), dtype=torch.float64))
