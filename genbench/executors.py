@@ -8,18 +8,28 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterable
 
+from genbench.progress import GridProgress
 from genbench.runner import CellPlan, CellResult, CellSpec, Runner
 
 
 def run_local(runner: Runner, cells: Iterable[CellSpec | CellPlan],
               on_result: Callable[[CellResult], Any] | None = None) -> list[CellResult]:
-    """Run cells (specs, or plans the caller already made) one after another with ``runner``."""
+    """Run cells (specs, or plans the caller already made) one after another with ``runner``; the grid's
+    progress (an overall bar on a terminal, a line per cell off it) follows ``runner.progress``."""
+    cells = list(cells)
+    grid = GridProgress(len(cells), runner.progress)
     results = []
-    for cell in cells:
-        result = runner.run_cell(cell)
-        if on_result:
-            on_result(result)
-        results.append(result)
+    try:
+        for cell in cells:
+            spec = cell.spec if isinstance(cell, CellPlan) else cell
+            grid.start(f"{spec.model} on {spec.dataset} seed {spec.seed}")
+            result = runner.run_cell(cell)
+            grid.advance()
+            if on_result:
+                on_result(result)
+            results.append(result)
+    finally:
+        grid.close()
     return results
 
 
@@ -59,7 +69,8 @@ def run_ray(
 
         logging.getLogger("genbench").setLevel(logging.INFO)
         node = {"ray_node": ray.get_runtime_context().get_node_id()}
-        kwargs = {"lock_wait": RETRY_LOCK_WAIT, **kwargs, "progress": False, "status_extra": node}
+        # no terminal to draw on: the phase and progress lines go to the cell's log.txt only
+        kwargs = {"lock_wait": RETRY_LOCK_WAIT, **kwargs, "progress": "quiet", "status_extra": node}
         return Runner(**kwargs, registry=build_registry()).run_cell(cell)
 
     pending = {run_one.remote(runner_kwargs, c): c for c in cells}

@@ -12,6 +12,7 @@ row of the quality table, never a column.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
@@ -39,7 +40,10 @@ class MetricDisplay:
     computed on every configured feature extractor, so the extractor is part of the column;
     ``kindless``: the row's ``kind`` is not part of the column (each model's primary
     estimate shares one column); ``floor_of``: this name is a reference value for that
-    metric (the real-data floor, the data's entropy), shown as a reference row.
+    metric (the real-data floor, the data's entropy), shown as a reference row;
+    ``auto_scale``: a metric name whose values (with its floor's, per extractor) choose the
+    display scale, replacing ``scale``: the power of 10^3 of :func:`readable_scale`, written in
+    the column's title (``KID ×10³``), for a metric whose magnitude depends on the feature space.
     """
 
     title: str
@@ -50,11 +54,41 @@ class MetricDisplay:
     per_extractor: bool = False
     kindless: bool = False
     floor_of: str | None = None
+    auto_scale: str | None = None
 
     @property
     def higher(self) -> bool | None:
         """True when higher is better, False when lower is, None when not ranked."""
         return None if self.direction is None else self.direction == "higher"
+
+
+#: the largest display factor :func:`readable_scale` uses (values below 1e-10 are shown as they are)
+MAX_SCALE_EXPONENT = 9
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def readable_scale(values: Iterable[float], smallest_shown: float = 0.1) -> float:
+    """The display factor 10^(3k) (k = 0, 1, 2, 3) for a column of ``values``: the smallest one that shows the
+    largest finite |value| as at least ``smallest_shown``.  KID with whitened 128-d features (values ~1e-3)
+    is shown x10^3; with the classifier's features (~10) as it is.  Zeros and non-finite values are ignored;
+    none left: 1."""
+    largest = max((abs(float(v)) for v in values if math.isfinite(float(v)) and float(v) != 0.0), default=0.0)
+    if largest == 0.0:
+        return 1.0
+    for exponent in range(0, MAX_SCALE_EXPONENT + 1, 3):
+        if largest * 10.0 ** exponent >= smallest_shown:
+            return 10.0 ** exponent
+    return 10.0 ** MAX_SCALE_EXPONENT
+
+
+def scale_suffix(scale: float) -> str:
+    """`` ×10³`` for 1e3 (what a title says its values were multiplied by); "" for 1."""
+    if scale == 1.0:
+        return ""
+    exponent = round(math.log10(scale))
+    if 10.0 ** exponent == scale:
+        return f" ×10{str(exponent).translate(_SUPERSCRIPT)}"
+    return f" ×{scale:g}"
 
 
 def with_floor(name: str, display: MetricDisplay) -> dict[str, MetricDisplay]:

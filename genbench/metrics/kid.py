@@ -11,7 +11,9 @@ rule ``genbench fid --pr`` uses too).  Each metric has a real-data floor row
 Standard errors (bootstrap.py): KID's = sqrt(bootstrap variance of the full-set unbiased MMD^2 + the
 subsets' Monte-Carlo variance std_over_subsets^2 / subsets); precision/recall/density/coverage's = the
 delete-a-group jackknife over both compared sets.  A sample row's KID details add KID minus its floor
-(``minus_floor``) and the sd of the paired bootstrap differences.  KID is shown x10^3 (its values are ~1e-3).
+(``minus_floor``) and the sd of the paired bootstrap differences.  KID's magnitude depends on the feature
+space (~1e-3 on whitened random-CNN features, ~10 on the classifier's), so the report picks its display factor
+per extractor (``display.readable_scale``: x10^3 where the values are ~1e-3) and writes it in the header.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ class KID(Metric):
     name = "kid"
     description = f"KID (cubic polynomial kernel MMD^2, {KID_SUBSETS} subsets of <= {KID_SUBSET_SIZE}) vs the test split, with floor"
     higher_is_better = False
-    display = with_floor("kid", MetricDisplay("KID ×10³", "quality", scale=1e3, direction="lower", per_extractor=True))
+    display = with_floor("kid", MetricDisplay("KID", "quality", direction="lower", per_extractor=True, auto_scale="kid"))
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:
         rows = []

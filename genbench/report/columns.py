@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from genbench.metrics.display import EXACT, MetricDisplay
+from genbench.metrics.display import EXACT, MetricDisplay, readable_scale, scale_suffix
 from genbench.report.cells import TABLE_TITLES, Column
 
 FLOOR_SUFFIX = "_floor"
@@ -88,7 +88,8 @@ def build_columns(df: pd.DataFrame, shown: dict[str, MetricDisplay],
         metric, kind, extractor = key
         g = keys.get_group(key)
         spec = shown[metric]
-        title = spec.title
+        scale = spec.scale if spec.auto_scale is None else _auto_scale(df, spec.auto_scale, extractor)
+        title = spec.title + (scale_suffix(scale) if spec.auto_scale is not None else "")
         if kind:
             title += f" ({kind})"
         if extractor and (several_extractors.get(metric, 0) > 1 or (spec.per_extractor and n_extractors > 1)):
@@ -99,5 +100,12 @@ def build_columns(df: pd.DataFrame, shown: dict[str, MetricDisplay],
         ns = sorted({int(v) for v in pd.to_numeric(g["n"], errors="coerce").dropna()}) if "n" in g else []
         refs = sorted({str(v) for v in g["reference"].dropna() if str(v)}) if "reference" in g else []
         out[spec.table].append(Column(metric, kind, extractor, title, spec.higher, spec.per_model, unit,
-                                      ", ".join(map(str, ns)), "; ".join(refs), spec.scale, spec.per_extractor))
+                                      ", ".join(map(str, ns)), "; ".join(refs), scale, spec.per_extractor))
     return out
+
+
+def _auto_scale(df: pd.DataFrame, metric: str, extractor: str) -> float:
+    """The display scale of ``metric`` (and of its floor and the columns derived from it) on ``extractor``: one
+    factor for every column that shows it, chosen from the values of the metric and its floor."""
+    rows = df[df["metric"].isin([metric, metric + FLOOR_SUFFIX]) & (df["extractor"] == extractor)]
+    return readable_scale(pd.to_numeric(rows["value"], errors="coerce").dropna())

@@ -77,7 +77,8 @@ def derived_displays(displays: dict[str, MetricDisplay]) -> dict[str, MetricDisp
     kid = displays.get(KID, MetricDisplay("KID", "quality", direction="lower", per_extractor=True))
     train = displays.get(FID_TRAIN)
     extra = {
-        FID: {FID_OVER_FLOOR: replace(fid, title=_suffixed(fid.title, " / floor"), scale=1.0, floor_of=None)},
+        FID: {FID_OVER_FLOOR: replace(fid, title=_suffixed(fid.title, " / floor"), scale=1.0, floor_of=None,
+                                     auto_scale=None)},
         KID: {KID_MINUS_FLOOR: replace(kid, title=_suffixed(kid.title, " − floor"), floor_of=None)},
     }
     if train is not None:

@@ -78,3 +78,27 @@ def test_declared_display_wins_over_the_rows(displays) -> None:
     df = _rows({"metric": "nfe", "sampler": "s", "value": 1.0, "higher_is_better": True})
     (col,) = build_columns(df, board_displays(df, displays), displays)["cost"]
     assert col.higher is False and col.title == "NFE"
+
+
+def test_kid_factor_per_extractor_from_its_values_and_stated_in_the_title(displays) -> None:
+    """Whitened random-CNN KID (~1e-3) is shown x10^3; the classifier's (~12) as it is, never as "12.6k"; its
+    floor row and KID − floor share the factor of their extractor's KID column."""
+    from genbench.report.board import build_board
+    from genbench.report.formatting import display_rows
+
+    kid = dict(sampler="s", unit="", higher_is_better=False, n=1000, stderr=0.0)
+    df = _rows({**kid, "metric": "kid", "value": 12.6, "stderr": 0.4, "extractor": "classifier"},
+               {**kid, "metric": "kid_floor", "sampler": "real data", "value": 0.21, "stderr": 0.3, "extractor": "classifier"},
+               {**kid, "metric": "kid", "value": 0.0042, "stderr": 0.0002, "extractor": "random-cnn"},
+               {**kid, "metric": "kid_floor", "sampler": "real data", "value": -0.0001, "stderr": 0.0003,
+                "extractor": "random-cnn"})
+    cols = build_columns(df, board_displays(df, displays), displays)["quality"]
+    assert [(c.title, c.scale) for c in cols] == [("KID [classifier]", 1.0), ("KID ×10³ [random-cnn]", 1e3)]
+    (quality,) = [t for t in build_board(df, "d", displays).tables if t.name == "quality"]
+    header, body = display_rows(quality)
+    assert header[3:] == ["KID [classifier] ↓", "KID ×10³ [random-cnn] ↓", "KID − floor [classifier] ↓",
+                          "KID − floor ×10³ [random-cnn] ↓"]
+    model, floor = ([cell.text for cell in row] for row in body)
+    # 1.96 standard errors; KID − floor's is sqrt(se_a^2 + se_b^2), at its extractor's factor
+    assert model[3:] == ["12.60 ± 0.78", "4.20 ± 0.39", "12.39 ± 0.98", "4.30 ± 0.71"]
+    assert floor[0].startswith("real data") and floor[3:5] == ["0.21 ± 0.59", "-0.10 ± 0.59"]
