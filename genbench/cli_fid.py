@@ -1,7 +1,8 @@
 """``genbench fid A B``: FID (and optionally KID, precision/recall/density/coverage) between two image sets.
 
 A and B are folders of images or ``.npz`` files, read by ``genbench.data.files`` (the reader
-``genbench run --dataset PATH`` uses; its docstring lists the accepted formats).
+``genbench run --dataset PATH`` uses; its docstring lists the accepted formats), or a data set's split
+``NAME:SPLIT`` (``digits:test``, ``data.npz:test``; ``genbench.data.references``), which also sets ``--dataset``.
 A is the reference.  Precision/recall/density/coverage compare m = min(n_A, n_B) images of each:
 a seeded random m-subset of A and the first m of B (``stats.prdc_of_sets``, the rule the runner's
 ``prdc`` metric uses).  Features and statistics of each set are cached under ``--cache-dir``
@@ -117,9 +118,9 @@ def default_cache_dir() -> Path:
               help="Also write the rows as JSON (- = standard output; the other output goes to standard error).")
 def fid_command(reference, compared, extractors, old_extractors, kid_, pr, dataset, inception_weights, cache_dir,
                 no_cache, device, seed, kid_subsets, kid_subset_size, json_out) -> None:
-    """FID between image sets A (reference) and B: folders of images or .npz files."""
+    """FID between image sets A (reference) and B: folders of images, .npz files or NAME:SPLIT (digits:test)."""
     from genbench.data.base import DataError
-    from genbench.data.files import load_image_set
+    from genbench.data.references import load_images, parse_reference
     from genbench.jsonout import write_json
     from genbench.metrics.inception import InceptionWeightsError
     from genbench.plugins import UnknownNameError, get_registry
@@ -138,7 +139,9 @@ def fid_command(reference, compared, extractors, old_extractors, kid_, pr, datas
 
     try:
         registry = get_registry()
-        a, b = load_image_set(reference), load_image_set(compared)
+        a, b = load_images(reference, registry), load_images(compared, registry)
+        if dataset is None:  # a named reference (digits:test) says which data set the classifier is fitted to
+            dataset = next((r.dataset for r in (parse_reference(t, registry) for t in (reference, compared)) if r), None)
         dev = pick_device(device)
         cache = None if no_cache else Path(cache_dir) if cache_dir else default_cache_dir()
         all_rows = []

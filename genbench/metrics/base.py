@@ -119,9 +119,16 @@ class EvalContext:
     def extractor(self, name: str = "classifier") -> FeatureExtractor:
         """The named feature extractor for this data set (built or loaded from the cache once)."""
         if name not in self._extractors:
-            from genbench.metrics.extractors import get_extractor
+            import time
 
+            from genbench.metrics.extractors import get_extractor
+            from genbench.progress import current
+
+            current().line(f"feature extractor {name}: loading (fitted to the data set on first use, then cached)")
+            t0 = time.perf_counter()
             self._extractors[name] = get_extractor(name, self.data, self.cache_dir, self.device, self.registry)
+            if time.perf_counter() - t0 >= 5.0:
+                current().line(f"feature extractor {name} ready ({time.perf_counter() - t0:.1f}s)")
         return self._extractors[name]
 
     def reference_features(self, ext: FeatureExtractor, split: str = "test") -> FeatureSet:
@@ -184,8 +191,9 @@ class EvalContext:
 class Metric(abc.ABC):
     """A metric plugin: ``compute`` turns an evaluation context into measurements.
 
-    ``needs`` says what the metric requires: "samples" (any model) or "likelihood"
-    (only models that declare one; others get "—" in the report, never 0).
+    ``needs`` says what the metric requires: "samples" (any model, and samples made elsewhere:
+    ``genbench eval``), "model" (the model object itself, e.g. to time a draw or count parameters; not for
+    ``genbench eval``) or "likelihood" (only models that declare one; others get "—" in the report, never 0).
     ``display`` says how the report shows each metric name the metric writes (title,
     table, scale, direction; see :mod:`genbench.metrics.display`); a name without one is
     placed by the report from its rows.

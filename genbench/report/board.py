@@ -5,7 +5,9 @@ Columns derived from each run's own rows (FID / floor, KID - floor, FID test - t
 ``derived``.  Reference rows: the real-data floor (every metric's ``floor_of`` rows, e.g.
 ``fid_floor``; one row per FID-floor sample size, since a Frechet distance's bias depends on n)
 and the data's entropy (a bound no model's bits/dim may go below).  Rows whose ``role`` is
-"baseline" (the per-pixel baseline) come last among the models; rows of another setting
+"baseline" (the per-pixel baseline) come last among the models; "external" rows (``genbench eval``: samples made
+elsewhere) are ranked with the models, their setting judged by n, split and extractor weights alone (they have
+no preset); rows of another setting
 (``settings``) after them, never ranked.  Marks: ``marks`` (best only where intervals
 separate).  A bits/dim more than three standard errors below the data entropy is flagged
 invalid and never marked; a model at the FID floor whose samples sit closer to the training
@@ -13,6 +15,7 @@ set than real images do is flagged "possible memorisation" (``memorisation``).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -104,18 +107,24 @@ def _place_rows(table: Table, df: pd.DataFrame) -> None:
         own = sub[(sub["model"] == row.model) & ((sub["sampler"] == row.sampler) | (sub["sampler"] == ""))]
         if not own.empty:
             settings[id(row)] = row_setting(own)
-    main = main_setting([(row.model, settings[id(row)]) for row in ranked if id(row) in settings])
+    trained = [row for row in ranked if row.role != "external"] or ranked  # external rows have no preset of their own
+    main = main_setting([(row.model, settings[id(row)]) for row in trained if id(row) in settings])
     if main is None:
         return
     table.setting = main.describe()
     presets = df.groupby("model")["preset"].agg(lambda p: "+".join(sorted(set(p)))).to_dict()
     for row in ranked:
         s = settings.get(id(row))
+        if s is not None and row.role == "external":  # samples made elsewhere: n, split and extractors decide
+            s = dataclasses.replace(s, preset=main.preset)
+        elif s is None and row.role == "external":
+            continue
         if s is not None and s != main:
             row.apart, row.tag = True, s.difference(main, row.model) or "other setting"
         elif s is None and presets.get(row.model, main.preset) != main.preset:  # no value here: its preset decides
             row.apart, row.tag = True, presets[row.model]
-    order = ([r for r in ranked if not r.apart and r.role == "model"] + [r for r in ranked if not r.apart and r.role != "model"]
+    order = ([r for r in ranked if not r.apart and r.role in ("model", "external")]
+             + [r for r in ranked if not r.apart and r.role not in ("model", "external")]
              + [r for r in ranked if r.apart] + [r for r in table.rows if r.role == "floor"])
     table.rows[:] = order
 
@@ -143,6 +152,7 @@ def build_board(df: pd.DataFrame, dataset: str, displays: dict[str, MetricDispla
     invalid_keys = {(i["model"], i["metric"], "" if shown[i["metric"]].kindless else i["kind"]) for i in invalid}
     floors = df[is_reference & (df["metric"] != DATA_ENTROPY)]
     baselines = set(df.loc[df["role"] == "baseline", "model"])
+    externals = set(df.loc[df["role"] == "external", "model"]) - baselines  # genbench eval: ranked with the models
     models = _model_order(df, sorted(df.loc[~is_reference, "model"].unique()), baselines)
     runs_per_model = df.groupby("model")["run_id"].nunique().to_dict()
     tables = []
@@ -154,7 +164,7 @@ def build_board(df: pd.DataFrame, dataset: str, displays: dict[str, MetricDispla
         for model in models:
             own = df[(df["model"] == model) & (df["sampler"] != "") & ~is_reference]
             samplers = list(dict.fromkeys(own["sampler"])) if per_sampler else []
-            role = "baseline" if model in baselines else "model"
+            role = "baseline" if model in baselines else "external" if model in externals else "model"
             for s in samplers or [""]:
                 rows.append(Row(model, s, role, runs_per_model.get(model, 0)))
         table = Table(name, TABLE_TITLES.get(name, name), columns, rows)

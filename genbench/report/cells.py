@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 #: a cell's standing in its column: "best", "tied" (with the best; not separable from it) or "" (neither)
 Mark = Literal["best", "tied", ""]
-#: a row's role: a model, the per-pixel baseline, or a reference value (real-data floor, data entropy)
-RowRole = Literal["model", "baseline", "floor"]
+#: a row's role: a model, the per-pixel baseline, samples scored by ``genbench eval`` (made elsewhere), or a
+#: reference value (real-data floor, data entropy)
+RowRole = Literal["model", "baseline", "external", "floor"]
 TABLE_TITLES = {"quality": "Sample quality", "likelihood": "Likelihood", "memorisation": "Memorisation", "cost": "Cost"}
 
 

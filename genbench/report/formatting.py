@@ -98,8 +98,10 @@ def interval_caption(t: Table) -> str:
 
 
 def row_label(row: Row) -> str:
-    """The row's name as the tables print it: the baseline, a setting tag and a flag say so."""
-    return (row.model + (" (baseline)" if row.role == "baseline" else "") + (f" ({row.tag})" if row.tag else "")
+    """The row's name as the tables print it: the baseline, an external model (``genbench eval``), a setting tag
+    and a flag say so."""
+    return (row.model + (" (baseline)" if row.role == "baseline" else "") + (" (external)" if row.role == "external" else "")
+            + (f" ({row.tag})" if row.tag else "")
             + (f" [{row.flag}]" if row.flag else ""))
 
 

@@ -57,7 +57,7 @@ def proximity_rows(df: pd.DataFrame, shown: dict[str, MetricDisplay]) -> pd.Data
     details = [_details(d) for d in df["details"]] if "details" in df else [{}] * len(df)
     expected = pd.Series([d.get(EXPECTED_KEY) for d in details], index=df.index, dtype=object)
     is_floor = df["metric"].map(lambda m: m in shown and shown[m].floor_of is not None).astype(bool)
-    keep = (df["metric"].isin(PROXIMITY_NAMES) | expected.notna()) & ~is_floor & df["role"].isin(["model", "baseline"])
+    keep = (df["metric"].isin(PROXIMITY_NAMES) | expected.notna()) & ~is_floor & df["role"].isin(["model", "baseline", "external"])
     out = df[keep].copy()
     out["expected"] = pd.to_numeric(expected[keep], errors="coerce").fillna(DEFAULT_EXPECTED).astype(float)
     return out

@@ -25,6 +25,8 @@ MARK_WORDS = {"best": "best: its 95% interval does not overlap the runner-up's",
 
 def _name_cell(row: Row, span: str) -> str:
     tags = ('<span class="tag">baseline</span>' if row.role == "baseline" else
+            '<span class="tag" title="samples made elsewhere, scored by genbench eval">external</span>'
+            if row.role == "external" else
             '<span class="tag">reference</span>' if row.role == "floor" else "")
     if row.tag:
         tags += f'<span class="tag setting" title="measured in another setting: not ranked">{esc(row.tag)}</span>'

@@ -73,7 +73,7 @@ def cost_points(df: pd.DataFrame, extractor: str) -> list[CostPoint]:
         if len(speed) == 0:
             continue
         cell = rows_cell(g)  # the leaderboard's own interval (intervals.py)
-        role = "baseline" if (g["role"] == "baseline").any() else "model"
+        role = "baseline" if (g["role"] == "baseline").any() else "external" if (g["role"] == "external").any() else "model"
         out.append(CostPoint(model, sampler, float(np.mean(1.0 / speed)), cell.mean, cell.ci, role))
     return out
 
@@ -164,7 +164,7 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
     on_front = {(p.model, p.sampler) for p in front}
     in_legend: set[str] = set()
     for p in points:
-        marker = "s" if p.role == "baseline" else "o"
+        marker = "s" if p.role == "baseline" else "D" if p.role == "external" else "o"  # D: genbench eval
         yerr = None if not math.isfinite(p.fid_ci) else [[p.fid_ci], [p.fid_ci]]
         ax.errorbar([p.seconds], [p.fid], yerr=yerr, fmt=marker, color=colour[p.model], ms=7 if (p.model, p.sampler) in on_front else 5,
                     mec="black" if (p.model, p.sampler) in on_front else colour[p.model], capsize=2, zorder=3,
