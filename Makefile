@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MODELS ?= ddpm,vae,gan
 
-.PHONY: venv run report test bench readme-tables clean
+.PHONY: venv run report test bench perf readme-tables clean
 
 $(BIN)/genbench: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,12 @@ bench: venv
 	$(BIN)/python bench/ldm_analysis.py bench/grids/ldm_fashion-mnist.toml --decomp-n 500
 	$(BIN)/python bench/metrics.py
 	$(BIN)/python bench/data.py
+
+# Speed side by side in one process (a few minutes): genbench's samplers vs diffusers, the training loop vs a bare
+# PyTorch loop, the FID pipeline vs torchmetrics/torch-fidelity, FLOPs vs the measured matmul peak, PixelCNN's
+# cached sampler, torch.compile; writes bench/results/perf.json and perf.md (README, "Speed").
+perf: venv
+	$(BIN)/python bench/perf/perf.py
 
 # The numbers in README.md's generated tables (between <!-- generated:NAME --> markers) from the committed
 # results files in bench/results/; tests/test_readme_tables.py fails when they disagree.

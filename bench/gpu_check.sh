@@ -4,7 +4,10 @@
 #   2. a PixelCNN sweep: the grid bench/grids/pixelcnn_curve.toml once per line of a sweep file (its
 #      --set overrides on top), several `genbench run` processes sharing the GPU.
 #
-#   OUT=/tmp/gpu-check [SWEEP=bench/sweeps/pixelcnn_1.txt] bash bench/gpu_check.sh [tests|sweep|all]
+#   3. perf: bench/perf/perf.py --device cuda (sampling vs diffusers, harness overhead, FID pipeline, FLOPs and the
+#      ratio to the GPU's measured fp32/bf16 matmul peak), its JSON + Markdown copied to $OUT/perf.{json,md}.
+#
+#   OUT=/tmp/gpu-check [SWEEP=bench/sweeps/pixelcnn_1.txt] bash bench/gpu_check.sh [tests|sweep|perf|all]
 # Writes $OUT/cuda_tests.log and, per sweep line, $OUT/pixelcnn_sweep/<tag>/ (results.md of the run's report and
 # its curves.csv: validation bits/dim and sample metrics along training).  Uses the machine's python3 (no venv
 # made): the package is installed editable without dependencies, which must already be there.
@@ -50,4 +53,8 @@ if [[ $WHAT == sweep || $WHAT == all ]]; then
       || { echo "== $tag"; tail -3 "/tmp/sweep/$tag.log"; }
   done
   ls "$OUT/pixelcnn_sweep" | wc -l
+fi
+
+if [[ $WHAT == perf || $WHAT == all ]]; then
+  timeout 600 python3 bench/perf/perf.py --device cuda --out "$OUT/perf.json" 2>&1 | tail -40 | tee "$OUT/perf.log"
 fi

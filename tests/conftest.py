@@ -64,11 +64,17 @@ test_models.genbench_models = _models  # type: ignore[attr-defined]
 
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
-    """Tests run thousands of tiny ops: one intra-op thread is faster than two, and far faster on a busy CPU."""
-    threads = torch.get_num_threads()
+    """Tests run thousands of tiny ops: one intra-op thread is faster than two, and far faster on a busy CPU.
+    OMP_NUM_THREADS=1 too, so that `genbench run`'s --threads auto (genbench.runner.precision) keeps one."""
+    import os
+
+    threads, omp = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     yield
     torch.set_num_threads(threads)
+    if omp is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
 
 
 @pytest.fixture(autouse=True, scope="session")

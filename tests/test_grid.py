@@ -160,8 +160,10 @@ def _expect(models, datasets, seeds, preset, overrides, out):
 
 DIGITS = ["digits"]
 EQUAL_TIME = {"max_minutes": "3", "max_steps": "none", "sample_steps": "50", "n_samples": "1000"}
+PRECISION_MODELS = ["independent", "ddpm", "vae", "gan", "pixelcnn", "vdm", "ldm"]
 EXPECTED = {
     "leaderboard_standard_digits": _expect("all", DIGITS, [0, 1, 2], "standard", {}, "reports-standard"),
+    "main_job": _expect(["ddpm", "vae", "gan"], DIGITS, [0], "quick", {}, "reports"),
     "ddpm_quick": _expect(["ddpm"], DIGITS, [0], "quick", {"ddpm": {"sampling_seeds": "3"}}, "reports-bench/ddpm_quick"),
     "ddpm_standard": _expect(["ddpm"], DIGITS, [0], "standard", {"ddpm": {"sampling_seeds": "3"}},
                              "reports-bench/ddpm_standard"),
@@ -186,6 +188,9 @@ EXPECTED = {
     "ldm_fashion-mnist": _expect(["ldm", "ddpm"], ["fashion-mnist"], [0], "quick",
                                  {m: {**EQUAL_TIME, "sampling_seeds": "2"} for m in ("ldm", "ddpm")},
                                  "reports-bench/ldm_fashion-mnist"),
+    **{f"precision_{p}_digits": _expect(PRECISION_MODELS, DIGITS, [0, 1, 2], "quick",
+                                        {m: {"precision": p, "max_minutes": "none"} for m in PRECISION_MODELS},
+                                        f"reports-bench/precision_{p}_digits") for p in ("fp32", "bf16")},
 }
 
 

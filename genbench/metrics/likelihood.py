@@ -25,7 +25,8 @@ def nll_over(
     last: dict[str, NLLEstimate] = {}
     for i in range(0, len(x_unit), batch_size):
         xb = x_unit[i : i + batch_size].to(device)
-        estimates = [NLLEstimate("primary", model.nll(xb))] if primary_only else model.nll_estimates(xb)
+        with torch.autocast(torch.device(device).type, enabled=False):  # likelihoods in fp32, even in bf16 runs
+            estimates = [NLLEstimate("primary", model.nll(xb))] if primary_only else model.nll_estimates(xb)
         for est in estimates:
             nats = est.nats.detach().double().cpu().reshape(-1)
             if not torch.isfinite(nats).all():

@@ -7,6 +7,7 @@ measured once per sampler setting (its sampling seed 0).
 """
 from __future__ import annotations
 
+import contextlib
 import time
 
 import torch
@@ -20,6 +21,7 @@ class SamplingSpeed(Metric):
     """Throughput at the stated batch size, one-image latency, NFE and FLOPs per image, per sampler."""
 
     name = "speed"
+    needs = "model"  # draws from the model itself: not for samples made elsewhere (genbench eval)
     description = "images/s (batch size stated), seconds for one image, NFE and FLOPs per image, peak CUDA memory"
     display = {
         "images_per_second": MetricDisplay("images/s", "cost", direction="higher"),
@@ -46,24 +48,32 @@ class SamplingSpeed(Metric):
             if ctx.device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            with torch.inference_mode():
+            with torch.inference_mode(), run_precision(ctx):
                 ctx.model.sample(1, steps=s.steps, generator=gen)
             if ctx.device.type == "cuda":
                 torch.cuda.synchronize()
             rows.append(Measurement("latency", time.perf_counter() - start, "s/image", False, n=1, sampler=s.label,
                                     details={"batch_size": 1}))
             counter = FlopCounterMode(display=False)
-            with counter, torch.inference_mode():
+            with counter, torch.inference_mode(), run_precision(ctx):
                 ctx.model.sample(1, steps=s.steps, generator=torch.Generator().manual_seed(ctx.seed))
             rows.append(Measurement("flops_per_image", float(counter.get_total_flops()), "FLOP", False, n=1,
                                     sampler=s.label, details={"counter": "torch.utils.flop_counter"}))
         return rows
 
 
+def run_precision(ctx: EvalContext):
+    """The autocast block the run's sampler ran in (``genbench.runner.precision``): bf16 or none."""
+    if getattr(getattr(ctx.model, "config", None), "precision", "fp32") == "bf16":
+        return torch.autocast(device_type=ctx.device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 class TrainingCost(Metric):
     """Training wall time, steps and parameter count."""
 
     name = "training"
+    needs = "model"  # counts the model's parameters
     description = "training wall-clock seconds, optimisation steps, parameters"
     display = {
         "train_seconds": MetricDisplay("train s", "cost", direction="lower", per_model=True),

@@ -35,7 +35,9 @@ def ema_update(avg: nn.Module, net: nn.Module, decay: float) -> None:
     """avg <- decay * avg + (1 - decay) * net, for every parameter (``lerp_``); buffers are copied.
 
     Decay 0 copies the weights exactly (lerp with weight 1 returns its end point)."""
-    for pa, p in zip(avg.parameters(), net.parameters(), strict=True):
-        pa.lerp_(p.detach(), 1.0 - decay)
+    avg_params, params = list(avg.parameters()), [p.detach() for p in net.parameters()]
+    if len(avg_params) != len(params):
+        raise ValueError(f"ema_update: the average has {len(avg_params)} parameters, the network {len(params)}")
+    torch._foreach_lerp_(avg_params, params, 1.0 - decay)  # one fused call: no per-parameter Python loop
     for ba, b in zip(avg.buffers(), net.buffers(), strict=True):
         ba.copy_(b)

@@ -1,0 +1,572 @@
+"""Performance benchmark: genbench side by side with the tools a user would pick instead, in one process.
+
+Everything is measured in the same process, interleaved where two things are compared, so the ratios survive
+the noise of a shared machine:
+
+1. ``peak``: this machine's measured matmul throughput (square matmuls, fp32 and bf16): the denominators.
+2. ``sampling``: images/s of genbench's DDIM and ancestral (DDPM) samplers against diffusers' ``UNet2DModel``
+   with ``DDIMScheduler`` / ``DDPMScheduler`` at equal NFE and batch, the U-Net of matched parameter count (the
+   genbench_diffusers plugin's quick preset: widths 32/64, one block per level, attention at the lower level and
+   in the middle; within 5% of the ddpm quick U-Net), per precision.  The diffusers loop is the one
+   ``DDIMPipeline``/``DDPMPipeline`` runs, without the progress bar.
+3. ``harness``: genbench's ``Trainer`` for N steps against a bare PyTorch loop over the same model, batches and
+   precision (batch indexing, then the model's ``train_step``: Algorithm 1, clipping, Adam, EMA), interleaved.
+4. ``fid``: images -> FID on 10,000 images per set with the data-set classifier CNN (genbench vs torchmetrics;
+   torch-fidelity takes no custom network) and with Inception (torch-fidelity's network and offline weights,
+   genbench vs torchmetrics vs torch-fidelity) on fewer images (CPU: 10,000 would take hours), Inception
+   images/s stated.  Reuses ``bench/metrics.py``.
+5. ``flops``: FLOPs per image (``torch.utils.flop_counter.FlopCounterMode``) of every family's training step and
+   sampler at its quick preset on digits (and DDPM's training step at 28x28), achieved GFLOP/s and the ratio to
+   the measured peak of the precision it ran in.
+6. ``pixelcnn``: the row-cached sampler against the naive loop (same generator, same draws).
+7. ``compile``: ``torch.compile`` of the DDPM training step and sampler network call: compile seconds, step
+   time eager vs compiled, and the break-even number of steps against the quick preset's budget.
+
+Run:  flock /tmp/genbench-cpu.lock .venv/bin/python bench/perf/perf.py [--device cpu|cuda] [--quick]
+(``make perf``).  Writes bench/results/perf.json and perf.md, stamped with the commit (``bench_common.write``).
+``--quick``: a smoke run (< 3 minutes on 2 cores); ``--smoke``: seconds (the test suite's).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+BENCH = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BENCH))  # bench_common, metrics
+
+from bench_common import RESULTS, write  # noqa: E402
+
+from genbench import DataSpec  # noqa: E402
+from genbench.config import resolve_config  # noqa: E402
+from genbench.runner.precision import DTYPES, autocast, cpu_has_bf16, resolve_threads  # noqa: E402
+
+DIGITS = DataSpec(1, 8, 8, 17)
+
+# sizes per mode: full (the committed results), quick (< 3 min), smoke (seconds, tests)
+SIZES: dict[str, dict[str, Any]] = {
+    "full": dict(peak_n=1024, peak_reps=20, batch=100, ddim_steps=50, ddpm_T=100, reps=2, harness_steps=30,
+                 harness_reps=3, n_cnn=10_000, n_inception=32, inception_batch=32, flops_steps=3, flops_sample_n=20,
+                 pixelcnn_n=20, ddpm28=True, compile=True, compile_steps=5),
+    "quick": dict(peak_n=512, peak_reps=10, batch=50, ddim_steps=10, ddpm_T=20, reps=2, harness_steps=8,
+                  harness_reps=1, n_cnn=2000, n_inception=0, inception_batch=16, flops_steps=1, flops_sample_n=4,
+                  pixelcnn_n=4, ddpm28=False, compile=False, compile_steps=3),
+    "smoke": dict(peak_n=64, peak_reps=2, batch=4, ddim_steps=2, ddpm_T=3, reps=1, harness_steps=2, harness_reps=1,
+                  n_cnn=200, n_inception=0, inception_batch=8, flops_steps=1, flops_sample_n=2, pixelcnn_n=1,
+                  ddpm28=False, compile=False, compile_steps=1, families=["independent", "ddpm", "pixelcnn"],
+                  preset="tiny"),
+}
+
+
+SECTIONS = ("peak", "sampling", "harness", "fid", "flops", "pixelcnn", "compile")
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def seconds_of(fn: Callable[[], Any], device: torch.device) -> float:
+    sync(device)
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def registry():
+    from genbench.plugins import get_registry
+
+    return get_registry()
+
+
+#: the DDPM recipe the comparisons pin (an eps-predicting U-Net with fixed variances, as diffusers' UNet2DModel +
+#: DDPMScheduler/DDIMScheduler): the quick preset's network whatever its loss/variance options become
+DDPM_PINNED = {"learn_sigma": False, "loss": "simple"}
+
+
+def build(reg, name: str, preset: str, spec: DataSpec, device: torch.device, **overrides: Any):
+    cls = reg.models.get(name)
+    if name == "ddpm":
+        fields = {f.name for f in dataclasses.fields(cls.Config)}
+        overrides = {**{k: v for k, v in DDPM_PINNED.items() if k in fields}, **overrides}
+    config = resolve_config(cls, preset, spec, {k: v for k, v in overrides.items()})
+    torch.manual_seed(0)
+    return cls(config, spec, device)
+
+
+def random_unit(spec: DataSpec, n: int, device: torch.device, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, spec.levels, (n, *spec.shape), generator=g).float() / (spec.levels - 1)).to(device)
+
+
+def n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# ---------------------------------------------------------------------------------------------------- 1 peak
+def bench_peak(device: torch.device, precisions: list[str], n: int, reps: int) -> dict[str, Any]:
+    """GFLOP/s of an n x n @ n x n matmul (2 n^3 FLOP), best of ``reps`` after a warm-up."""
+    out = {}
+    for p in precisions:
+        a = torch.randn(n, n, device=device, dtype=DTYPES[p])
+        b = torch.randn(n, n, device=device, dtype=DTYPES[p])
+        a @ b
+        best = min(seconds_of(lambda: a @ b, device) for _ in range(reps))
+        out[p] = {"n": n, "gflops": 2 * n**3 / best / 1e9}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- 2 sampling
+def diffusers_unet(reg, device: torch.device):
+    from genbench_diffusers.network import build_unet
+
+    cls = reg.models.get("diffusers")
+    config = resolve_config(cls, "quick", DIGITS, {})
+    torch.manual_seed(0)
+    return build_unet(config, DIGITS).to(device).eval()
+
+
+def diffusers_loop(unet, scheduler, steps: int, batch: int, generator: torch.Generator, device: torch.device,
+                   **step_kwargs: Any) -> torch.Tensor:
+    """What DDIMPipeline / DDPMPipeline run (noise, then one U-Net call and one scheduler step per time step)."""
+    scheduler.set_timesteps(steps)
+    x = torch.randn(batch, 1, 8, 8, generator=generator).to(device)
+    for t in scheduler.timesteps:
+        eps = unet(x, t).sample
+        x = scheduler.step(eps, t, x, generator=generator, **step_kwargs).prev_sample
+    return x
+
+
+def bench_sampling(reg, device: torch.device, precisions: list[str], batch: int, ddim_steps: int, ddpm_T: int,
+                   reps: int) -> dict[str, Any]:
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    ours_ddim = build(reg, "ddpm", "quick", DIGITS, device)
+    ours_ddpm = build(reg, "ddpm", "quick", DIGITS, device, T=ddpm_T)
+    for m in (ours_ddim, ours_ddpm):
+        m.train(False)
+    unet = diffusers_unet(reg, device)
+    p_ours, p_theirs = n_params(ours_ddim.net), n_params(unet)
+    ddim = DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=True)
+    ddpm = DDPMScheduler(num_train_timesteps=ddpm_T, beta_schedule="squaredcos_cap_v2", clip_sample=True,
+                         variance_type="fixed_small")
+    cases = {
+        f"DDIM-{ddim_steps}": (lambda g: ours_ddim.sample(batch, steps=ddim_steps, generator=g),
+                               lambda g: diffusers_loop(unet, ddim, ddim_steps, batch, g, device, eta=0.0),
+                               ddim_steps),
+        f"ancestral-{ddpm_T}": (lambda g: ours_ddpm.sample(batch, steps=None, generator=g),
+                                lambda g: diffusers_loop(unet, ddpm, ddpm_T, batch, g, device), ddpm_T),
+    }
+    out: dict[str, Any] = {"batch": batch, "params_genbench": p_ours, "params_diffusers": p_theirs,
+                           "params_ratio": p_theirs / p_ours, "image": "1x8x8", "settings": {}}
+    for p in precisions:
+        for name, (ours, theirs, nfe) in cases.items():
+            t_o, t_t = [], []
+            for r in range(reps + 1):  # the first round warms up both
+                with torch.inference_mode(), autocast(p, device):
+                    a = seconds_of(lambda: ours(torch.Generator().manual_seed(r)), device)
+                    b = seconds_of(lambda: theirs(torch.Generator().manual_seed(r)), device)
+                if r:
+                    t_o.append(a)
+                    t_t.append(b)
+            o, t = statistics.median(t_o), statistics.median(t_t)
+            out["settings"][f"{name} {p}"] = {
+                "sampler": name, "precision": p, "nfe": nfe, "genbench_images_per_second": batch / o,
+                "diffusers_images_per_second": batch / t, "speedup_genbench_over_diffusers": t / o,
+            }
+            print(f"sampling {name} {p}: genbench {batch / o:.1f} img/s, diffusers {batch / t:.1f} img/s", flush=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- 3 harness
+def bench_harness(reg, device: torch.device, precision: str, steps: int, reps: int,
+                  preset: str = "quick") -> dict[str, Any]:
+    """genbench's Trainer (what ``genbench run`` times as train seconds) vs a bare loop doing the same work."""
+    from genbench.data.files import resolve_dataset
+    from genbench.runner.training import Trainer
+
+    data = resolve_dataset("digits", reg, None).load()
+    x_train = data.unit("train")
+    overrides = dict(max_steps=steps, max_minutes=None, eval_every=10**9, precision=precision)
+
+    def genbench_loop(steps: int = steps) -> float:
+        model = build(reg, "ddpm", preset, data.spec, device, **{**overrides, "max_steps": steps})
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = Trainer(model, data, model.config, 0, Path(tmp), device, progress=False,
+                              checkpoint_every_steps=None, checkpoint_every_seconds=None)
+            model.likelihood = None  # no validation pass: it is not training time either way
+            trainer.train()
+        return trainer.seconds / steps
+
+    def bare_loop(steps: int = steps) -> float:
+        """A plain PyTorch loop: the same batch indexing (a permutation per epoch), then the model's own
+        ``train_step`` under the same autocast -- no budget, checks, curves, progress or checkpoint logic."""
+        model = build(reg, "ddpm", preset, data.spec, device, **{**overrides, "max_steps": steps})
+        model.train(True)
+        bs = model.config.batch_size
+        per_epoch = len(x_train) // bs
+        sync(device)
+        t0 = time.perf_counter()
+        for step in range(steps):
+            epoch, pos = divmod(step, per_epoch)
+            perm = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(epoch))
+            x = x_train[perm[pos * bs:(pos + 1) * bs]].to(device)
+            with autocast(precision, device):
+                model.train_step(x)
+            model.step += 1
+        sync(device)
+        return (time.perf_counter() - t0) / steps
+
+    batch = build(reg, "ddpm", preset, data.spec, device).config.batch_size
+    genbench_loop(2), bare_loop(2)  # warm-up: first-call costs paid by neither measured loop
+    ours, bare = [], []
+    for r in range(reps):  # interleaved, the order alternating, so that drift in machine load hits both alike
+        for loop in ((genbench_loop, bare_loop) if r % 2 == 0 else (bare_loop, genbench_loop)):
+            (ours if loop is genbench_loop else bare).append(loop())
+    o, b = statistics.median(ours), statistics.median(bare)
+    print(f"harness: genbench {o * 1e3:.1f} ms/step, bare {b * 1e3:.1f} ms/step ({o / b - 1:+.1%})", flush=True)
+    return {"model": f"ddpm {preset} (digits 8x8)", "batch": batch, "steps": steps, "precision": precision,
+            "genbench_ms_per_step": o * 1e3, "bare_ms_per_step": b * 1e3, "overhead": o / b - 1}
+
+
+# ---------------------------------------------------------------------------------------------------- 4 fid
+def bench_fid(n_cnn: int, n_inception: int, batch: int) -> dict[str, Any]:
+    import metrics as mb  # bench/metrics.py
+
+    out = {"classifier_cnn": mb.ratios(mb.bench_cnn(n_cnn))}
+    print(f"fid classifier-CNN ({n_cnn}/set): " + ", ".join(
+        f"{k} {v['seconds']:.2f}s" for k, v in out["classifier_cnn"].items() if isinstance(v, dict) and "seconds" in v),
+        flush=True)
+    if n_inception:
+        try:
+            out["inception"] = mb.ratios(mb.bench_inception(n_inception, batch))
+        except Exception as exc:  # weights not available offline
+            out["inception"] = {"skipped": f"{type(exc).__name__}: {exc}"}
+    else:
+        out["inception"] = {"skipped": "not in this mode"}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- 5 flops
+def flops_of(fn: Callable[[], Any]) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def bench_family(reg, name: str, spec: DataSpec, device: torch.device, precisions: list[str], steps: int,
+                 sample_n: int, peak: dict[str, Any], preset: str = "quick", sample: bool = True,
+                 **overrides: Any) -> dict[str, Any]:
+    model = build(reg, name, preset, spec, device, **overrides)
+    c = model.config
+    x = random_unit(spec, c.batch_size, device)
+    model.train(True)
+    model.train_step(x)  # warm-up (also leaves any start-up phase)
+    model.step += 1
+    train_flops = flops_of(lambda: model.train_step(x))
+    model.step += 1
+    row: dict[str, Any] = {"family": name, "image": "x".join(map(str, spec.shape)), "batch": c.batch_size,
+                           "train_flops_per_image": train_flops / c.batch_size}
+    sample_steps = c.sample_steps[0] if c.sample_steps else None
+    if sample:
+        model.train(False)
+        with torch.inference_mode():
+            # a first call outside the count: one-time work (a GAN's batch-norm recalibration, caches) is not per image
+            model.sample(sample_n, steps=sample_steps, generator=torch.Generator().manual_seed(0))
+            sample_flops = flops_of(lambda: model.sample(sample_n, steps=sample_steps, generator=torch.Generator().manual_seed(0)))
+        row.update(sampler=model.sampler_name(sample_steps), sample_flops_per_image=sample_flops / sample_n)
+    for p in precisions:
+        model.train(True)
+        times = []
+        for _ in range(steps):
+            with autocast(p, device):
+                times.append(seconds_of(lambda: model.train_step(x), device))
+            model.step += 1
+        t = statistics.median(times)
+        gf = train_flops / t / 1e9
+        row[p] = {"train_ms_per_step": t * 1e3, "train_gflops": gf, "train_fraction_of_peak": gf / peak[p]["gflops"]}
+        if sample:
+            model.train(False)
+            with torch.inference_mode(), autocast(p, device):
+                draw = lambda: model.sample(sample_n, steps=sample_steps, generator=torch.Generator().manual_seed(1))  # noqa: E731
+                draw()  # warm-up: the first call at a new batch shape builds the kernels' primitives
+                s = seconds_of(draw, device)
+            sgf = sample_flops / s / 1e9
+            row[p].update(sample_images_per_second=sample_n / s, sample_gflops=sgf,
+                          sample_fraction_of_peak=sgf / peak[p]["gflops"])
+    print(f"flops {name} {row['image']}: train {row['train_flops_per_image'] / 1e6:.1f} MFLOP/image; "
+          + "; ".join(f"{p} {row[p]['train_gflops']:.1f} GFLOP/s ({row[p]['train_fraction_of_peak']:.0%} of peak)"
+                      for p in precisions), flush=True)
+    return row
+
+
+def bench_flops(reg, device: torch.device, precisions: list[str], families: list[str], steps: int, sample_n: int,
+                peak: dict[str, Any], ddpm28: bool, preset: str = "quick") -> list[dict[str, Any]]:
+    rows = []
+    for name in families:
+        try:
+            rows.append(bench_family(reg, name, DIGITS, device, precisions, steps, sample_n, peak, preset=preset))
+        except Exception as exc:  # one family's failure is recorded, the others still run
+            rows.append({"family": name, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
+            print(f"flops {name}: {rows[-1]['error']}", flush=True)
+    if ddpm28:
+        rows.append(bench_family(reg, "ddpm", DataSpec(1, 28, 28, 256), device, precisions, steps, sample_n, peak,
+                                 sample=False, batch_size=64))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------- 6 pixelcnn
+def bench_pixelcnn(reg, device: torch.device, n: int, reps: int, preset: str = "quick") -> dict[str, Any]:
+    fast = build(reg, "pixelcnn", preset, DIGITS, device, sampler="fast")
+    naive = build(reg, "pixelcnn", preset, DIGITS, device, sampler="naive")
+    naive.load_state_dict(fast.state_dict())
+    for m in (fast, naive):
+        m.train(False)
+    tf, tn, same = [], [], True
+    for r in range(reps):
+        with torch.inference_mode():
+            sf = time.perf_counter(); a = fast.sample(n, generator=torch.Generator().manual_seed(r)); sf = time.perf_counter() - sf  # noqa: E702
+            sn = time.perf_counter(); b = naive.sample(n, generator=torch.Generator().manual_seed(r)); sn = time.perf_counter() - sn  # noqa: E702
+        same = same and torch.equal(a, b)
+        tf.append(sf)
+        tn.append(sn)
+    f, m = statistics.median(tf), statistics.median(tn)
+    print(f"pixelcnn: cached {n / f:.1f} img/s, naive {n / m:.1f} img/s ({m / f:.1f}x)", flush=True)
+    return {"images": n, "cached_images_per_second": n / f, "naive_images_per_second": n / m, "speedup": m / f,
+            "same_draws": bool(same)}
+
+
+# ---------------------------------------------------------------------------------------------------- 7 compile
+def bench_compile(reg, device: torch.device, precision: str, steps: int) -> dict[str, Any]:
+    """Compile seconds and steady-state times of the DDPM quick training step and sampler net call."""
+    model = build(reg, "ddpm", "quick", DIGITS, device, precision=precision)
+    x = random_unit(DIGITS, model.config.batch_size, device)
+    budget_steps = model.config.max_steps
+
+    def train_times(n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            with autocast(precision, device):
+                out.append(seconds_of(lambda: model.train_step(x), device))
+        return out
+
+    train_times(1)
+    eager = statistics.median(train_times(steps))
+    net = model.net
+    ema = model.averaged["ema"]
+    xs = torch.randn(500, *DIGITS.shape, device=device)
+    ts = torch.full((500,), 500, device=device, dtype=torch.long)
+
+    def call() -> None:
+        with torch.inference_mode(), autocast(precision, device):
+            ema(xs, ts)
+
+    call()
+    eager_call = statistics.median(seconds_of(call, device) for _ in range(steps))
+    net.compile()
+    ema.compile()
+    first = train_times(1)[0]
+    compiled = statistics.median(train_times(steps))
+    first_call = seconds_of(call, device)
+    compiled_call = statistics.median(seconds_of(call, device) for _ in range(steps))
+
+    def break_even(compile_s: float, before: float, after: float) -> float | None:
+        return compile_s / (before - after) if after < before else None
+
+    train_compile = first - compiled
+    call_compile = first_call - compiled_call
+    be = break_even(train_compile, eager, compiled)
+    be_call = break_even(call_compile, eager_call, compiled_call)
+    calls = 2 * model.nfe(50)  # the quick preset's samples: 1000 images in batches of 500, DDIM-50
+    out = {
+        "precision": precision,
+        "train_step": {"eager_ms": eager * 1e3, "compiled_ms": compiled * 1e3, "compile_s": train_compile,
+                       "break_even_steps": be, "preset_budget_steps": budget_steps,
+                       "pays_within_quick_budget": be is not None and be < budget_steps},
+        "sampler_call_batch500": {"eager_ms": eager_call * 1e3, "compiled_ms": compiled_call * 1e3,
+                                  "compile_s": call_compile, "break_even_calls": be_call, "calls_in_quick_preset": calls,
+                                  "pays_within_quick_preset": be_call is not None and be_call < calls},
+    }
+    print(f"compile: train {eager * 1e3:.0f} -> {compiled * 1e3:.0f} ms/step, compile {train_compile:.0f}s "
+          f"(break-even {be if be is None else round(be)} steps of {budget_steps}); sampler call "
+          f"{eager_call * 1e3:.0f} -> {compiled_call * 1e3:.0f} ms, compile {call_compile:.0f}s", flush=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- report
+def fmt(v: Any, spec: str = ".1f") -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def markdown(res: dict[str, Any]) -> str:
+    L = [f"# genbench performance ({res['when']})", "",
+         f"Machine: {res['machine']}; device {res['device']}; torch threads {res['threads']}; "
+         f"load average at start {res['loadavg']}; mode {res['mode']}.", "",
+         f"Command: `{res['command']}`", ""]
+    if res.get("remeasured"):
+        L += [f"Re-measured later with `{res['command_remeasure']}` (load average {res['loadavg_remeasure']}): "
+              + ", ".join(f"{k} ({v})" for k, v in res["remeasured"].items()) + ".", ""]
+    pk = res["peak"]
+    L += ["## Matmul peak (measured)", "", "| precision | GFLOP/s |", "|---|--:|"]
+    L += [f"| {p} | {v['gflops']:.1f} |" for p, v in pk.items()] + [""]
+    s = res["sampling"]
+    L += ["## Sampling: genbench vs diffusers (equal network size, NFE and batch)", "",
+          f"U-Net parameters: genbench {s['params_genbench']:,}, diffusers UNet2DModel {s['params_diffusers']:,} "
+          f"(ratio {s['params_ratio']:.3f}); batch {s['batch']}; {s['image']}.", "",
+          "| sampler | precision | NFE | genbench images/s | diffusers images/s | genbench / diffusers |",
+          "|---|---|--:|--:|--:|--:|"]
+    for v in s["settings"].values():
+        L.append(f"| {v['sampler']} | {v['precision']} | {v['nfe']} | {v['genbench_images_per_second']:.1f} | "
+                 f"{v['diffusers_images_per_second']:.1f} | {v['speedup_genbench_over_diffusers']:.2f}x |")
+    L += ["", "## Harness overhead: genbench's training loop vs a bare PyTorch loop", ""]
+    for h in res["harness"].values():
+        L.append(f"- {h['model']}, batch {h['batch']}, {h['steps']} steps, {h['precision']}: genbench "
+                 f"{h['genbench_ms_per_step']:.1f} ms/step, bare loop {h['bare_ms_per_step']:.1f} ms/step: "
+                 f"**{h['overhead']:+.1%}** (goal <= +3%).")
+    L.append("")
+    L += ["## FID pipeline: images -> number", "",
+          "| extractor | implementation | images per set | seconds | images/s | FID | time ratio (theirs/ours) |",
+          "|---|---|--:|--:|--:|--:|--:|"]
+    for key in ("classifier_cnn", "inception"):
+        sec = res["fid"].get(key, {})
+        if "skipped" in sec:
+            L.append(f"| {key} | skipped: {sec['skipped']} | | | | | |")
+            continue
+        for name, v in sec.items():
+            if isinstance(v, dict) and "seconds" in v:
+                r = sec.get("ratios", {}).get(name)
+                L.append(f"| {key} | {name} | {sec['n_per_set']} | {v['seconds']:.2f} | "
+                         f"{fmt(v.get('images_per_second'))} | {v['fid']:.4f} | "
+                         f"{fmt(r['time_ratio_theirs_over_ours'], '.2f') if r else '1'} |")
+    L += ["", f"## FLOPs and achieved throughput ({res.get('preset', 'quick')} presets, digits 8x8 unless stated)", "",
+          "| family | image | batch | train MFLOP/image | sampler | sampler MFLOP/image | "
+          + " | ".join(f"{p} train GFLOP/s (% peak) | {p} sampler GFLOP/s (% peak)" for p in pk) + " |",
+          "|---|---|--:|--:|---|--:|" + "--:|--:|" * len(pk)]
+    for r in res["flops"]:
+        if "error" in r:
+            L.append(f"| {r['family']} | error: {r['error']} |" + " |" * (5 + 2 * len(pk)))
+            continue
+        cells = []
+        for p in pk:
+            v = r.get(p, {})
+            cells.append(f"{fmt(v.get('train_gflops'))} ({fmt(100 * v['train_fraction_of_peak'], '.0f')}%)" if v else "—")
+            cells.append(f"{fmt(v.get('sample_gflops'))} ({fmt(100 * v['sample_fraction_of_peak'], '.0f')}%)"
+                         if v.get("sample_gflops") is not None else "—")
+        L.append(f"| {r['family']} | {r['image']} | {r['batch']} | {r['train_flops_per_image'] / 1e6:.2f} | "
+                 f"{r.get('sampler', '—')} | {fmt(r.get('sample_flops_per_image', None) and r['sample_flops_per_image'] / 1e6, '.2f')} | "
+                 + " | ".join(cells) + " |")
+    pc = res["pixelcnn"]
+    L += ["", "## PixelCNN: row-cached sampler vs naive loop", "",
+          f"{pc['images']} images: cached {pc['cached_images_per_second']:.2f} images/s, naive "
+          f"{pc['naive_images_per_second']:.2f} images/s: **{pc['speedup']:.1f}x** (same draws: {pc['same_draws']}).", ""]
+    c = res.get("compile")
+    if c and "skipped" not in c:
+        t, s2 = c["train_step"], c["sampler_call_batch500"]
+        L += ["## torch.compile (DDPM quick, " + c["precision"] + ")", "",
+              "| what | eager ms | compiled ms | compile s | break-even | budget | pays |", "|---|--:|--:|--:|--:|--:|---|",
+              f"| training step | {t['eager_ms']:.1f} | {t['compiled_ms']:.1f} | {t['compile_s']:.1f} | "
+              f"{fmt(t['break_even_steps'], '.0f')} steps | {t['preset_budget_steps']} steps | {t['pays_within_quick_budget']} |",
+              f"| sampler net call (batch 500) | {s2['eager_ms']:.1f} | {s2['compiled_ms']:.1f} | {s2['compile_s']:.1f} | "
+              f"{fmt(s2['break_even_calls'], '.0f')} calls | {s2['calls_in_quick_preset']} calls | "
+              f"{s2['pays_within_quick_preset']} |", ""]
+    else:
+        L += ["## torch.compile", "", f"Not measured ({(c or {}).get('skipped', 'not in this mode')}).", ""]
+    return "\n".join(L) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--quick", action="store_true", help="a smoke run (< 3 minutes on 2 cores)")
+    ap.add_argument("--smoke", action="store_true", help="seconds: the test suite's run")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurement")
+    ap.add_argument("--precisions", default=None, help="comma-separated (default: fp32, and bf16 where native)")
+    ap.add_argument("--out", default=str(RESULTS / "perf.json"))
+    ap.add_argument("--sections", default=None, help="re-measure only these (comma-separated of " + ",".join(SECTIONS)
+                    + "), keeping the other sections of --out")
+    args = ap.parse_args(argv)
+    chosen = SECTIONS if args.sections is None else tuple(args.sections.split(","))
+    if set(chosen) - set(SECTIONS):
+        ap.error(f"--sections takes {','.join(SECTIONS)}; got {args.sections}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error("--device cuda asked for but no CUDA device is visible; use --device cpu")
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    z = SIZES[mode]
+    device = torch.device(args.device)
+    if args.precisions:
+        precisions = args.precisions.split(",")
+    else:
+        native = cpu_has_bf16() if device.type == "cpu" else torch.cuda.is_bf16_supported(including_emulation=False)
+        precisions = ["fp32", "bf16"] if native else ["fp32"]
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(resolve_threads("auto"))
+    reg = registry()
+    res: dict[str, Any] = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "mode": mode, "device": str(device),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+                   f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
+                   + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
+        "threads": torch.get_num_threads(), "loadavg": [round(v, 2) for v in os.getloadavg()],
+        "command": "flock /tmp/genbench-cpu.lock .venv/bin/python bench/perf/perf.py"
+                   + (f" --device {args.device}" if args.device != "cpu" else "")
+                   + (" --quick" if args.quick else "") + (" --smoke" if args.smoke else ""),
+        "precisions": precisions,
+    }
+    out = Path(args.out)
+    if args.sections is not None:  # a partial re-measurement: the other sections as they were
+        old = json.loads(out.read_text())
+        old.pop("stamp", None)
+        remeasured = {**old.get("remeasured", {}), **{k: res["when"] for k in chosen}}
+        res = {**old, "remeasured": remeasured, "command_remeasure": res["command"] + f" --sections {args.sections}",
+               "loadavg_remeasure": res["loadavg"]}
+    t_start = time.perf_counter()
+    if "peak" in chosen:
+        res["peak"] = bench_peak(device, precisions, z["peak_n"], z["peak_reps"])
+        print("peak: " + ", ".join(f"{p} {v['gflops']:.1f} GFLOP/s" for p, v in res["peak"].items()), flush=True)
+    if "sampling" in chosen:
+        res["sampling"] = bench_sampling(reg, device, precisions, z["batch"], z["ddim_steps"], z["ddpm_T"], z["reps"])
+    preset = z.get("preset", "quick")
+    res["preset"] = preset
+    if "harness" in chosen:
+        res["harness"] = {p: bench_harness(reg, device, p, z["harness_steps"], z["harness_reps"], preset)
+                          for p in precisions}
+    if "fid" in chosen:
+        res["fid"] = bench_fid(z["n_cnn"], z["n_inception"], z["inception_batch"])
+    families = z.get("families") or [n for n in reg.models.names() if n != "diffusers"]
+    if "flops" in chosen:
+        res["flops"] = bench_flops(reg, device, precisions, families, z["flops_steps"], z["flops_sample_n"],
+                                   res["peak"], z["ddpm28"], preset)
+    if "pixelcnn" in chosen:
+        res["pixelcnn"] = bench_pixelcnn(reg, device, z["pixelcnn_n"], max(1, z["reps"]), preset)
+    if "compile" not in chosen:
+        pass
+    elif z["compile"] and not args.no_compile:
+        try:
+            res["compile"] = bench_compile(reg, device, precisions[-1], z["compile_steps"])
+        except Exception as exc:  # no compiler toolchain, unsupported op...
+            res["compile"] = {"skipped": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+    else:
+        res["compile"] = {"skipped": "not in this mode" if not args.no_compile else "--no-compile"}
+    res["seconds" if args.sections is None else "seconds_remeasure"] = time.perf_counter() - t_start
+    write(res, out.stem, markdown(res), folder=out.parent)
+    print(f"wrote {out} and {out.with_suffix('.md')} in {res['seconds']:.0f}s")
+    return res
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""Arithmetic precision and CPU threads of a cell: which dtype autocast uses, and how many intra-op threads.
+
+``--precision fp32|bf16|auto`` (the ``precision`` config field) picks the dtype of the training step and of
+the sampler's network calls:
+
+- ``fp32``: no autocast (the default: quality at reduced precision is verified per family with
+  ``bench/grids/precision_*_digits.toml`` before a family's default may change);
+- ``bf16``: ``torch.autocast(dtype=torch.bfloat16)`` around ``model.train_step`` and ``model.sample`` --
+  matrix products and convolutions in bfloat16 (8-bit mantissa, fp32's exponent range, so no loss scaling is
+  needed, Kalamkar et al. 2019), reductions, norms and the optimiser's update in fp32 (weights stay fp32);
+- ``auto``: bf16 where the hardware multiplies bf16 natively (a CPU with AVX512-BF16 or AMX, a CUDA device
+  with bf16 support), else fp32.  fp16 (for CUDA devices without bf16) would need loss scaling inside each
+  model's own backward/step, which the model interface does not expose, so ``auto`` falls back to fp32 there.
+
+Likelihood evaluation (validation and test bits/dim, ``genbench.metrics.likelihood.nll_over``) always runs in
+fp32: it is never inside the autocast block and ``fp32_block`` switches autocast off around it, so a
+bits/dim is comparable between an fp32 and a bf16 run.  The precision actually used is recorded in every row
+(``precision`` column), as is the number of intra-op threads (``threads``).
+"""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import ContextManager
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "auto")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(path: str | Path = "/proc/cpuinfo") -> set[str]:
+    """The instruction-set flags of the first CPU in ``/proc/cpuinfo`` (empty where there is no such file)."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags") and ":" in line:
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_has_bf16(flags: set[str] | None = None, capability: str | None = None) -> bool:
+    """Whether this CPU multiplies bfloat16 natively: an AVX512-BF16 or AMX-BF16 flag, or torch's CPU
+    capability naming AMX/BF16 (``torch.backends.cpu.get_cpu_capability()``, e.g. "AVX512" or "AVX512_BF16").
+    Without native support bf16 is emulated and slower than fp32."""
+    flags = cpu_flags() if flags is None else flags
+    if capability is None:
+        try:
+            capability = torch.backends.cpu.get_cpu_capability()
+        except (AttributeError, RuntimeError):
+            capability = ""
+    cap = capability.upper()
+    return any(f in flags for f in BF16_CPU_FLAGS) or "BF16" in cap or "AMX" in cap
+
+
+def cuda_has_bf16(device: torch.device) -> bool:
+    """Whether the CUDA device multiplies bf16 natively (compute capability 8.0 and later)."""
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
+def resolve_precision(name: str | None, device: torch.device | str, *, cpu_bf16: bool | None = None) -> str:
+    """"fp32" or "bf16" for the requested ``name`` on ``device`` (``auto``: bf16 where native, else fp32).
+
+    ``cpu_bf16`` overrides the CPU detection (tests).  An unknown name is a ValueError naming the choices.
+    """
+    name = "fp32" if name is None else str(name).lower()
+    if name not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
+    if name != "auto":
+        return name
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16" if cuda_has_bf16(device) else "fp32"
+    if device.type == "cpu":
+        return "bf16" if (cpu_has_bf16() if cpu_bf16 is None else cpu_bf16) else "fp32"
+    return "fp32"
+
+
+def autocast(precision: str, device: torch.device | str) -> ContextManager:
+    """The block a training step or a sampler call runs in: autocast to bf16, or nothing for fp32."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=DTYPES[precision])
+
+
+@contextmanager
+def fp32_block(device: torch.device | str) -> Iterator[None]:
+    """Autocast off inside the block (likelihood evaluation), whatever an enclosing block asked for."""
+    with torch.autocast(device_type=torch.device(device).type, enabled=False):
+        yield
+
+
+# ---------------------------------------------------------------------------------------------- threads
+def cgroup_cpu_limit(root: str | Path = "/sys/fs/cgroup") -> float | None:
+    """The CPU quota of this process's cgroup in cores (quota / period), or None when unlimited or unknown.
+
+    cgroup v2: ``<root>/cpu.max`` ("max 100000" or "150000 100000"); v1: ``<root>/cpu/cpu.cfs_quota_us`` and
+    ``cpu.cfs_period_us`` (quota -1: unlimited)."""
+    root = Path(root)
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+
+
+def available_cores(root: str | Path = "/sys/fs/cgroup") -> int:
+    """The cores this process may use: the CPUs of its affinity mask, capped by the cgroup's quota (rounded
+    up; at least one)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit(root)
+    if limit is not None:
+        cores = min(cores, max(1, math.ceil(limit - 1e-9)))
+    return max(1, cores)
+
+
+def resolve_threads(requested: int | str | None = None, environ: dict[str, str] | None = None,
+                    root: str | Path = "/sys/fs/cgroup") -> int:
+    """Intra-op threads for a cell: ``requested`` (an int, or None/"auto"), else ``OMP_NUM_THREADS`` when the
+    user set it, else the available cores (``available_cores``)."""
+    if requested not in (None, "auto"):
+        n = int(requested)
+        if n < 1:
+            raise ValueError(f"threads must be a positive number or auto, got {requested!r}")
+        return n
+    env = os.environ if environ is None else environ
+    omp = env.get("OMP_NUM_THREADS", "").strip()
+    if omp.isdigit() and int(omp) >= 1:
+        return int(omp)
+    return available_cores(root)
+
+
+@contextmanager
+def intra_op_threads(n: int) -> Iterator[int]:
+    """``torch.set_num_threads(n)`` inside the block, the previous count put back after."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(saved)
+
+
+# ---------------------------------------------------------------------------------------------- compile
+def compile_networks(model: object) -> list[str]:
+    """``nn.Module.compile()`` (in place: state-dict keys unchanged, so checkpoints stay loadable) on every
+    trained and weight-averaged network of the model; returns their names.  Compilation itself happens at
+    the first call, inside the training step / sampler."""
+    names = []
+    for group in ("networks", "averaged"):
+        for name, net in (getattr(model, group, None) or {}).items():
+            if isinstance(net, torch.nn.Module):
+                net.compile()
+                names.append(f"{group}.{name}")
+    return names
