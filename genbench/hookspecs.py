@@ -38,3 +38,9 @@ def genbench_extractors() -> list[type]:
 def genbench_loggers() -> list[type]:
     """Return experiment-tracker classes (``genbench.trackers.Tracker`` subclasses, each with a unique ``name``)
     for ``genbench run --log NAME``."""
+
+
+@hookspec
+def genbench_tasks() -> list[type]:
+    """Return restoration tasks (``genbench.tasks.Task`` subclasses, each with a unique ``name``) for
+    ``genbench run --task NAME``."""

@@ -103,8 +103,8 @@ def unknown_name_message(kind: str, name: str, choices: list[str]) -> str:
 
 
 class Registry:
-    """Models, data sets, metrics, feature extractors and experiment trackers (``loggers``) from every registered
-    plugin."""
+    """Models, data sets, metrics, feature extractors, experiment trackers (``loggers``) and restoration tasks
+    from every registered plugin."""
 
     def __init__(self, pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> None:
         self.pm = pm
@@ -114,12 +114,14 @@ class Registry:
         self.metrics: Catalogue[Any] = Catalogue("metric")
         self.extractors: Catalogue[Any] = Catalogue("feature extractor")
         self.loggers: Catalogue[Any] = Catalogue("logger")
+        self.tasks: Catalogue[Any] = Catalogue("task")
         for catalogue, hook in (
             (self.models, "genbench_models"),
             (self.datasets, "genbench_datasets"),
             (self.metrics, "genbench_metrics"),
             (self.extractors, "genbench_extractors"),
             (self.loggers, "genbench_loggers"),
+            (self.tasks, "genbench_tasks"),
         ):
             caller = getattr(pm.hook, hook)
             for impl in caller.get_hookimpls():
@@ -137,11 +139,12 @@ def _core_plugins() -> list[tuple[ModuleType, PluginInfo]]:
     from genbench import __version__
     from genbench.data import plugin as data_plugin
     from genbench.metrics import plugin as metrics_plugin
+    from genbench.tasks import plugin as tasks_plugin
     from genbench.trackers import plugin as trackers_plugin
 
     return [
         (mod, PluginInfo(name=f"genbench-core:{mod.__name__}", distribution="genbench", version=__version__, module=mod.__name__))
-        for mod in (data_plugin, metrics_plugin, trackers_plugin)
+        for mod in (data_plugin, metrics_plugin, trackers_plugin, tasks_plugin)
     ]
 
 

@@ -1,0 +1,56 @@
+"""`genbench run --task`: bad task options fail in one line before any work; a task on a finished cell reuses
+its checkpoint (the cell is cached, not retrained) and writes task rows with the task and mask fields."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import genbench_independent
+import genbench_pixelcnn
+from genbench import plugins
+from genbench.cli import main
+from genbench.plugins import build_registry
+
+
+@pytest.fixture(scope="module")
+def task_registry():
+    return build_registry(extra=[genbench_independent, genbench_pixelcnn], autoload=False)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--task", "inpaint", "--mask", "centre"], "did you mean 'center'"),
+    (["--task", "inpant"], "did you mean 'inpaint'"),
+    (["--task", "colourise"], "needs RGB data"),
+    (["--mask", "center"], "go with --task"),
+    (["--task", "denoise", "--mask", "center"], "takes no --mask"),
+])
+def test_bad_task_options_fail_in_one_line_before_work(task_registry, tmp_path, args, says):
+    with plugins.using_registry(task_registry):
+        res = CliRunner().invoke(main, ["run", "--models", "independent", "--preset", "tiny", "--out", str(tmp_path),
+                                        "--no-progress", "--no-report", *args])
+    assert res.exit_code != 0 and says in res.output, res.output
+    assert not (tmp_path / "runs").exists()  # nothing was written
+
+
+def test_a_task_reuses_the_finished_cell(task_registry, tmp_path):
+    args = ["run", "--models", "pixelcnn,independent", "--preset", "tiny", "--out", str(tmp_path), "--extractors",
+            "random-cnn", "--no-progress", "--no-report", "--task", "inpaint", "--mask", "bottom-half",
+            "--task-images", "6"]
+    with plugins.using_registry(task_registry):
+        first = CliRunner().invoke(main, args[:-6])  # train the cells, no task
+        assert first.exit_code == 0, first.output
+        (ckpt,) = tmp_path.glob("runs/pixelcnn-*/checkpoints/last.pt")
+        before = ckpt.stat().st_mtime_ns, ckpt.read_bytes()
+        second = CliRunner().invoke(main, args)
+    assert second.exit_code == 0, second.output
+    assert "[cached] pixelcnn" in second.output and "[task inpaint] pixelcnn" in second.output
+    assert "[task inpaint] independent on digits seed 0: not supported" in second.output
+    assert (ckpt.stat().st_mtime_ns, ckpt.read_bytes()) == before
+    (rows_path,) = tmp_path.glob("runs/pixelcnn-*/tasks/inpaint-bottom-half/rows.json")
+    rows = json.loads(rows_path.read_text())
+    by = {r["metric"]: r for r in rows}
+    assert all(r["task"] == "inpaint" and r["mask"] == "bottom-half" for r in rows)
+    assert by["supported"]["value"] == 1.0 and by["mse_known"]["value"] == 0.0 and by["nfe"]["value"] == 32
+    assert (rows_path.parent / "grid.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,141 @@
+"""A task end to end on digits: deterministic corruption, the perfect restoration's scores, unsupported models
+reported (not crashed), the tasks hook, and a trained cell reused from its checkpoint without retraining."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from genbench import GenerativeModel
+from genbench.data.files import resolve_dataset
+from genbench.metrics.base import EvalContext
+from genbench.metrics.extractors import ClassifierExtractor
+from genbench.plugins import build_registry
+from genbench.tasks.base import TaskError
+from genbench.tasks.builtin import Colourise, Denoise, Inpaint, Outpaint
+from genbench.tasks.run import TaskOptions, evaluate_task
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return build_registry(autoload=False)
+
+
+@pytest.fixture(scope="module")
+def digits(registry):
+    return resolve_dataset("digits", registry).load()
+
+
+class NearestMean(nn.Module):
+    """A stand-in classifier: logits = -distance to each class's mean training image (fitted in the test)."""
+
+    def __init__(self, means: torch.Tensor) -> None:
+        super().__init__()
+        self.means = nn.Parameter(means, requires_grad=False)
+
+    def forward(self, x):
+        return x.flatten(1)
+
+    def logits(self, x):
+        return -torch.cdist(x.flatten(1), self.means)
+
+
+def stub_context(model, data, registry, tmp_path) -> EvalContext:
+    train = data.unit("train").flatten(1)
+    means = torch.stack([train[data.train_labels == k].mean(0) for k in range(10)])
+    net = NearestMean(means)
+    ext = ClassifierExtractor(net, "stub", train.shape[1], "none", name="classifier", accuracy=0.9)
+    ctx = EvalContext(model=model, data=data, samples=[], device=torch.device("cpu"), cache_dir=tmp_path, seed=7,
+                      registry=registry, extractor_names=["classifier"])
+    ctx._extractors["classifier"] = ext
+    return ctx
+
+
+class Oracle(GenerativeModel):
+    """Completes with the truth: it looks the corrupted input up in a table built by the test."""
+
+    name = "oracle"
+    capabilities = frozenset({"complete"})
+    table: dict[bytes, torch.Tensor] = {}
+
+    def train_step(self, x):
+        return {"loss": 0.0}
+
+    def sample(self, n, *, steps=None, generator=None):
+        return torch.zeros(n, *self.data.shape)
+
+    def complete(self, x, known_mask, *, generator=None):
+        return torch.stack([self.table[row.numpy().tobytes()] for row in x])
+
+
+class Plain(Oracle):
+    name = "plain"
+    capabilities = frozenset()
+
+
+def test_corruption_is_deterministic_from_the_seed(digits):
+    x = digits.unit("test")[:50]
+    for task in (Inpaint("random-pixels:0.5"), Outpaint(), Denoise(sigma=0.3)):
+        a, b, c = task.corrupt(x, 1), task.corrupt(x, 1), task.corrupt(x, 2)
+        assert torch.equal(a.observed, b.observed) and torch.equal(a.known, b.known)
+        assert torch.equal(a.observed, c.observed) == (task.name == "outpaint")  # a fixed mask needs no seed
+    inpaint = Inpaint("center").corrupt(x, 0)
+    assert torch.equal(inpaint.observed[inpaint.known.expand_as(x)], x[inpaint.known.expand_as(x)])
+
+
+def test_the_truth_scores_psnr_inf_and_the_classifiers_accuracy(digits, registry, tmp_path):
+    task = Inpaint("bottom-half")
+    n = 60
+    truth = digits.unit("test")[:n]
+    corrupted = task.corrupt(truth, 7)
+    Oracle.table = {o.numpy().tobytes(): t for o, t in zip(corrupted.observed, truth)}
+    model = Oracle(Oracle.Config(), digits.spec)
+    ctx = stub_context(model, digits, registry, tmp_path)
+    rows, grid = evaluate_task(model, task, ctx, TaskOptions(n_images=n, completions=2, diversity_inputs=5))
+    by = {m.metric: m for m in rows}
+    assert by["supported"].value == 1.0
+    assert by["mse_unknown"].value == 0.0 and math.isinf(by["psnr_unknown"].value)
+    assert by["mse_known"].value == 0.0 and math.isinf(by["psnr_known"].value)
+    assert by["diversity"].value == 0.0
+    # the reference: the stand-in classifier's accuracy on these n images, computed here independently
+    net = ctx._extractors["classifier"].module
+    accuracy = float((net.logits(truth).argmax(-1) == digits.test_labels[:n]).double().mean())
+    assert by["class_agreement"].value == pytest.approx(accuracy, abs=1e-12)
+    assert by["class_agreement_floor"].value == pytest.approx(accuracy, abs=1e-12)
+    assert by["restored_fid"].value == pytest.approx(by["restored_fid_floor"].value, abs=1e-9)
+    assert grid["completions"].shape == (2, 5, *digits.spec.shape)
+
+
+def test_models_without_the_capability_are_reported_not_crashed(digits, registry, tmp_path):
+    model = Plain(Plain.Config(), digits.spec)
+    rows, grid = evaluate_task(model, Inpaint("center"), stub_context(model, digits, registry, tmp_path),
+                               TaskOptions(n_images=10))
+    assert [m.metric for m in rows] == ["supported"] and rows[0].value == 0.0 and grid == {}
+    assert "no complete()" in rows[0].details["reason"]
+
+
+def test_pixelcnn_supports_only_raster_prefix_masks(digits, registry, tmp_path):
+    from genbench.config import resolve_config
+    from genbench_pixelcnn import PixelCNN
+
+    model = PixelCNN(resolve_config(PixelCNN, "tiny", digits.spec, {}), digits.spec)
+    ctx = stub_context(model, digits, registry, tmp_path)
+    rows, _ = evaluate_task(model, Inpaint("center"), ctx, TaskOptions(n_images=4))
+    assert rows[0].value == 0.0 and "raster-order prefix" in rows[0].details["reason"]
+    rows, _ = evaluate_task(model, Inpaint("bottom-half"), ctx, TaskOptions(n_images=4, completions=2,
+                                                                           diversity_inputs=2))
+    by = {m.metric: m.value for m in rows}
+    assert by["supported"] == 1.0 and by["mse_known"] == 0.0 and by["nfe"] == 32
+
+
+def test_colourise_needs_rgb_data_and_denoise_takes_no_mask(digits):
+    with pytest.raises(TaskError, match="needs RGB data"):
+        Colourise().check_data(digits.spec)
+    with pytest.raises(TaskError, match="takes no --mask"):
+        Denoise(mask="center")
+
+
+def test_tasks_are_registered_through_their_hook(registry):
+    assert {"inpaint", "outpaint", "denoise", "colourise"} <= set(registry.tasks.names())
