@@ -14,6 +14,7 @@ from genbench.config import ConfigError, parse_overrides
 from genbench.data.base import DataError
 from genbench.metrics.inception import WEIGHTS_ENV as INCEPTION_WEIGHTS_ENV
 from genbench.plugins import PluginConflictError, UnknownNameError, get_registry
+from genbench.progress import DEFAULT_EVERY, echo, logs_above_bars, terminal_mode
 from genbench.runner.training import CHECKPOINT_EVERY_SECONDS, CHECKPOINT_EVERY_STEPS
 
 
@@ -55,6 +56,13 @@ def main() -> None:
               "the grid's out, else reports]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--data-root", default=None, help="Where data-set files live (else each data set's default).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default=None,
+              help="Training-step and sampler dtype: auto = bf16 where the CPU/GPU has it natively; likelihoods "
+                   "stay fp32 (the precision config field).  [default: fp32]")
+@click.option("--threads", default="auto", show_default=True, metavar="N|auto",
+              help="Intra-op CPU threads per cell (auto: OMP_NUM_THREADS, else the cores this process may use).")
+@click.option("--compile", "compile_nets", is_flag=True, help="torch.compile the models' networks (pays only for "
+              "long runs: README, \"Speed\").")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (with --executor ray), e.g. auto.")
 @click.option("--extractors", default=None,
@@ -70,24 +78,50 @@ def main() -> None:
               help="Also write the cells and their rows as JSON (- = standard output; the other output goes to "
                    "standard error).")
 @click.option("--no-report", is_flag=True, help="Do not write the report (index.html, results.*) after the run.")
-@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--no-progress", is_flag=True,
+              help="No bars and no periodic progress lines: one line per phase (data, training, each sampler and "
+                   "metric) and the [ok] line of each cell.  (log.txt keeps every line either way.)")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Nothing on the terminal but errors and the final line naming the report; log.txt is unchanged.")
+@click.option("--progress-every", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_EVERY, show_default=True,
+              metavar="SECONDS", help="Off a terminal (output to a file or pipe) and in each log.txt: a progress line "
+              "(step 500/2000 loss=... step/s eta) this often; on a terminal, bars instead.")
 @click.option("--cell-timeout", type=float, default=None, metavar="SECONDS",
               help="Stop a cell after this many seconds (it runs in a child process) and record it as failed.")
 @click.option("--checkpoint-every-steps", type=int, default=CHECKPOINT_EVERY_STEPS, show_default=True,
               help="Write checkpoints/last.pt every N training steps (and at the end).")
 @click.option("--checkpoint-every-seconds", type=float, default=CHECKPOINT_EVERY_SECONDS, show_default=True,
               help="Also write it every T seconds of wall time.")
+@click.option("--checkpoint", default=None, type=click.Path(dir_okay=False),
+              help="Score a genbench checkpoint (a run folder's checkpoints/best.pt or last.pt) of the one model in "
+                   "--models: its weights are loaded, nothing is trained.")
+@click.option("--task", default=None, metavar="NAME",
+              help="Also run a restoration task on every finished cell, from its checkpoint (no retraining): inpaint, "
+                   "outpaint, denoise, colourise, or a plugin's (`genbench list`).  Rows: <run>/tasks/*/rows.json.")
+@click.option("--mask", default=None, help="The task's mask: center, left-half, right-half, top-half, bottom-half, "
+              "border, random-pixels:P  [default: the task's]")
+@click.option("--sigma", type=float, default=None, help="Noise std of --task denoise, in [0,1] image units  [default: 0.2]")
+@click.option("--task-images", type=click.IntRange(min=2), default=100, show_default=True,
+              help="Test images each --task restores.")
 @click.option("--debug", is_flag=True, help="Show tracebacks on the terminal (they are always in each cell's log.txt).")
 def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples, sets, out_dir, device, data_root,
-        executor, address, extractors, inception_weights, loggers, json_out, no_report, no_progress, cell_timeout, checkpoint_every_steps, checkpoint_every_seconds,
-        debug) -> None:
-    """Train, sample and score every (model x data set x seed) cell."""
+        precision, threads, compile_nets, executor, address, extractors, inception_weights, loggers, json_out, no_report, no_progress, cell_timeout, checkpoint_every_steps, checkpoint_every_seconds,
+        debug, quiet, progress_every, checkpoint=None, task=None, mask=None, sigma=None, task_images=100) -> None:
+    """Train, sample and score every (model x data set x seed) cell.
+
+    Progress: bars on a terminal; off a terminal (``> log 2>&1``) a line per phase and a progress line every
+    --progress-every seconds; --no-progress keeps the phase lines only; --quiet prints errors and the report's
+    path alone.  Each cell's log.txt gets every phase and progress line in any case."""
     from genbench.executors import run_local, run_ray
     from genbench.runner import Runner
     from genbench.trackers import TrackerError
     from genbench.validation import check_request, validate_grid
 
     checkpoints = dict(checkpoint_every_steps=checkpoint_every_steps, checkpoint_every_seconds=checkpoint_every_seconds)
+    mode = terminal_mode(quiet=quiet, no_progress=no_progress)
+    if quiet:  # errors only: warnings stay in the cells' log.txt
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.ERROR)
     try:
         check_request(models, datasets, seeds)
         registry = get_registry()
@@ -98,8 +132,16 @@ def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples,
             overrides.update(max_minutes=str(minutes), **({} if steps is not None else {"max_steps": "none"}))
         if n_samples is not None:
             overrides["n_samples"] = str(n_samples)
+        if precision is not None:
+            overrides["precision"] = precision
+        if threads != "auto" and not (threads.isdigit() and int(threads) >= 1):
+            raise ValueError(f"--threads must be a positive number or auto, got {threads!r}")
         cells, grid = _grid_cells(registry, config_file, models=models, datasets=datasets, seeds=seeds,
                                   preset=preset, extractors=extractors, out=out_dir, sets=overrides)
+        if checkpoint is not None:  # score these weights, no training (runner/from_checkpoint.py)
+            from genbench.runner.from_checkpoint import with_checkpoint
+
+            cells = with_checkpoint(cells, checkpoint)
         out_dir, extractor_names = grid.out, grid.extractors
         tracker_names = [n for text in loggers for n in _split(text)]
         if inception_weights:  # read by the inception extractor, here and in Ray workers (GENBENCH_* travels)
@@ -107,11 +149,16 @@ def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples,
         for note in sorted({f"model {c.model!r} defines no presets: it runs on its Config defaults "
                             f"(preset {c.preset!r} not defined by the plugin)" for c in cells
                             if registry.models.get(c.model).preset_note(c.preset)}):
-            click.echo(f"note: {note}", err=True)
-        runner = Runner(out_dir, registry=registry, device=device, progress=not no_progress, data_root=data_root,
-                        extractors=extractor_names, cell_timeout=cell_timeout, trackers=tracker_names, **checkpoints)
+            if not quiet:
+                click.echo(f"note: {note}", err=True)
+        runner = Runner(out_dir, registry=registry, device=device, progress=mode, data_root=data_root,
+                        extractors=extractor_names, cell_timeout=cell_timeout, trackers=tracker_names,
+                        threads=threads, compile=compile_nets, progress_every=progress_every, **checkpoints)
         plans = [runner.plan(cell) for cell in cells]  # fail fast on bad names, presets, overrides before training
         validate_grid(plans, out_dir, cell_timeout=cell_timeout, **checkpoints)  # before anything is written
+        from genbench.tasks.run import build_task
+
+        task_obj = build_task(registry, task, mask, sigma, [p.data.spec for p in plans])  # --task: checked here
     except (UnknownNameError, ConfigError, DataError, PluginConflictError, TrackerError, ValueError) as exc:
         if debug:
             raise
@@ -124,16 +171,24 @@ def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples,
         if result.error:
             line += f": {result.error}"
         if debug and result.traceback:
-            click.echo(result.traceback.rstrip(), err=True)
-        click.echo(line, err=result.state == "failed" or to_stderr)
+            echo(result.traceback.rstrip(), err=True)
+        if result.state == "failed" or not quiet:
+            echo(line, err=result.state == "failed" or to_stderr)  # on its own line, above any bars
 
     if executor == "ray":
         kwargs = dict(out_dir=str(Path(out_dir).resolve()), device=device, data_root=data_root,
-                      extractors=runner.extractors, cell_timeout=cell_timeout, trackers=tracker_names, **checkpoints)
+                      extractors=runner.extractors, cell_timeout=cell_timeout, trackers=tracker_names,
+                      threads=threads, compile=compile_nets, progress_every=progress_every, **checkpoints)
         results = run_ray(kwargs, cells, address=address, on_result=show)
     else:
-        results = run_local(runner, plans, on_result=show)
-    _finish(results, registry, out_dir, data_root, json_out, no_report, to_stderr)
+        with logs_above_bars(enabled=mode == "bars"):  # a warning is never glued to a bar
+            results = run_local(runner, plans, on_result=show)
+    if task_obj is not None:  # the finished cells' checkpoints restore the task's test images
+        from genbench.tasks.run import TaskOptions, run_tasks
+
+        run_tasks(runner, plans, results, task_obj, TaskOptions(n_images=task_images),
+                  echo=lambda line: echo(line, err=to_stderr))
+    _finish(results, registry, out_dir, data_root, json_out, no_report, to_stderr, quiet=quiet)
 
 
 def _grid_cells(registry, config_file: str | None, **flags) -> tuple[list, object]:
@@ -155,8 +210,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _finish(results, registry, out_dir: str, data_root: str | None, json_out: str | None, no_report: bool,
-            to_stderr: bool) -> None:
-    """After the cells: the leaderboards of what ran, the report, the JSON document, the exit code."""
+            to_stderr: bool, quiet: bool = False) -> None:
+    """After the cells: the leaderboards of what ran, the report, the JSON document, the exit code (``quiet``:
+    no leaderboards, only warnings and the last line)."""
     from rich.console import Console
 
     from genbench.jsonout import SCHEMA_RUN, write_json
@@ -164,13 +220,16 @@ def _finish(results, registry, out_dir: str, data_root: str | None, json_out: st
 
     rows = [r for res in results for r in res.rows]
     try:
-        print_summary(rows, registry, Console(stderr=to_stderr))
+        if not quiet:
+            print_summary(rows, registry, Console(stderr=to_stderr))
     except Exception as exc:  # the rows are stored; the summary is a view of them
         click.echo(f"warning: no summary ({_one_line(exc)})", err=True)
     report = None
     if not no_report:
         from genbench.report import write_report
 
+        if not quiet:
+            click.echo(f"writing the report of {out_dir} ...", err=True)
         try:
             report = write_report(out_dir, data_root=data_root, command=f"genbench report {out_dir}", registry=registry)
         except Exception as exc:  # the runs are stored; a report can be written later
@@ -212,6 +271,7 @@ def report(run_dirs, out_dir, to_dir, runs, models, datasets, baseline, include_
 
     from genbench.report import write_report
     from genbench.cli_report import ReportSourceError, staged_runs
+    from genbench.data.references import board_datasets
 
     if to_dir is not None:
         click.echo("warning: --to is deprecated; --out now says where the report goes", err=True)
@@ -224,10 +284,10 @@ def report(run_dirs, out_dir, to_dir, runs, models, datasets, baseline, include_
                                                         *[x for k, v in given if v for x in (k, v)],
                                                         *(["--include-tiny"] if include_tiny else [])])
             index = write_report(reports_dir, target, _split(models) if models else None,
-                                 _split(datasets) if datasets else None, runs=_split(runs) if runs else None,
+                                 board_datasets(_split(datasets)) if datasets else None, runs=_split(runs) if runs else None,
                                  baseline=baseline, data_root=data_root, command=command, registry=get_registry(),
                                  include_tiny=include_tiny)
-    except ReportSourceError as exc:
+    except (ReportSourceError, DataError) as exc:
         _fail(str(exc))
     click.echo(f"wrote {index} (and results.csv, results.md, results.tex, results.json beside it)")
 
@@ -273,6 +333,10 @@ def list_(as_json: bool) -> None:
     click.echo("Experiment trackers (genbench run --log NAME):")
     for name, entry in registry.loggers:
         click.echo(f"  {name:<16} {entry.cls.description}")
+    click.echo("Tasks (genbench run --task NAME; models list the capability they need):")
+    for name, entry in registry.tasks:
+        able = [m for m, e in registry.models if entry.cls.capability in getattr(e.cls, "capabilities", ())]
+        click.echo(f"  {name:<16} {entry.cls.description} [{entry.cls.capability}: {', '.join(able) or 'none'}]")
     click.echo("Plugins:")
     seen = set()
     for info in registry.plugins.values():
@@ -285,6 +349,12 @@ def list_(as_json: bool) -> None:
 from genbench.cli_fid import fid_command  # noqa: E402  (the `genbench fid` command lives in its own module)
 
 main.add_command(fid_command)
+
+from genbench.cli_eval import eval_command  # noqa: E402  (genbench eval: samples made elsewhere)
+from genbench.cli_export import export_command  # noqa: E402  (genbench export: a data set's split to files)
+
+main.add_command(eval_command)
+main.add_command(export_command)
 
 
 if __name__ == "__main__":

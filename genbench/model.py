@@ -84,7 +84,10 @@ class ModelConfig:
     generators (rows carry ``sampling_seed`` 0, 1, ...; draw 0 is the one a single
     seed gives); ``sample_every`` (steps) draws ``n_samples`` per sampler setting
     during training and records FID, KID and precision/recall/density/coverage in
-    the run's curves (None: only after training).
+    the run's curves (None: only after training).  ``precision`` ("fp32", "bf16" or "auto") is the dtype of
+    the training step and the sampler's network calls (``genbench.runner.precision``; likelihoods are always
+    evaluated in fp32); the runner stores the resolved value, and an fp32 config hashes as before the field
+    existed (``to_dict`` leaves it out), so earlier run ids stay valid.
     """
 
     batch_size: int = 64
@@ -96,9 +99,13 @@ class ModelConfig:
     sample_steps: list[int | None] = field(default_factory=lambda: [None])
     sampling_seeds: int = 1
     sample_every: int | None = None
+    precision: str = "fp32"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if out.get("precision") == "fp32":
+            del out["precision"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,10 @@ class GenerativeModel(abc.ABC):
     role: ClassVar[str] = "model"
     supports_steps: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    #: optional restoration tasks the model implements (``genbench.tasks``): "complete" means
+    #: ``complete(x, known_mask, *, generator)`` and "denoise" ``denoise(x, sigma, *, generator)``, both returning
+    #: images in [0, 1]; task rows say "not supported" for a model without the capability (see ``supports``)
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ModelConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
         self.config = config
@@ -210,6 +221,10 @@ class GenerativeModel(abc.ABC):
         """Every likelihood figure the model reports for ``x`` (default: the primary ``nll``)."""
         return [NLLEstimate(self.likelihood or "exact", self.nll(x))]
 
+    def completion_unsupported(self, known_mask: Tensor) -> str | None:
+        """Why ``complete`` cannot honour ``known_mask`` (one line, e.g. "needs a raster-order prefix"), or None."""
+        return None
+
     def count_parameters(self) -> int:
         """Trainable size: parameters of ``self.networks`` (averaged copies are not counted)."""
         seen: set[int] = set()
@@ -261,3 +276,8 @@ class GenerativeModel(abc.ABC):
                 opt.load_state_dict(state["optimizers"][k])
         self.step = int(state["step"])
         self.load_extra_state(state.get("extra", {}))
+
+
+def supports(model: GenerativeModel | type[GenerativeModel], capability: str) -> bool:
+    """Whether ``model`` declares the optional ``capability`` ("complete", "denoise") and has the method."""
+    return capability in getattr(model, "capabilities", ()) and callable(getattr(model, capability, None))

@@ -78,7 +78,7 @@ def mean_of(text: str) -> str:
 
 
 def _model_of(label: str) -> str:
-    return label.removesuffix(" (baseline)")
+    return label.removesuffix(" (baseline)").removesuffix(" (external)")
 
 
 def _fid_over_floor(name: str) -> dict[tuple[str, str], float]:

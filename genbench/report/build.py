@@ -72,6 +72,7 @@ def _when(stamp: Any) -> str:
 def _provenance(runset: RunSet, displays: dict[str, MetricDisplay], registry: Registry) -> dict[str, Any]:
     df = prepared(runset.frame) if not runset.frame.empty else runset.frame
     runs, data, versions, groups = [], {}, defaultdict(int), defaultdict(list)
+    external_commands: set[str] = set()
     first_rows = df.drop_duplicates("run_id").set_index("run_id") if not df.empty else pd.DataFrame()
     for s in runset.statuses:
         rid = s.get("run_id", Path(s["run_dir"]).name)
@@ -82,7 +83,11 @@ def _provenance(runset: RunSet, displays: dict[str, MetricDisplay], registry: Re
                      "preset": s.get("preset"), "device": row["device"] if row is not None else ident.get("device"),
                      "config_hash": s.get("config_hash") or cfg.get("config_hash"),
                      "timestamp": _when(row["timestamp"]) if row is not None else ""})
-        if ident:
+        if ident.get("external"):  # genbench eval: the command that scored the samples, not a genbench run
+            data[(ident.get("dataset"), ident.get("split"), ident.get("data_hash"))] = 1
+            if cfg.get("command"):
+                external_commands.add(str(cfg["command"]))
+        elif ident:
             data[(ident.get("dataset"), ident.get("split"), ident.get("data_hash"))] = 1
             key = (s.get("model"), s.get("dataset"), s.get("preset"), ident.get("device"),
                    json.dumps(ident.get("config", {}), sort_keys=True))
@@ -96,6 +101,7 @@ def _provenance(runset: RunSet, displays: dict[str, MetricDisplay], registry: Re
         if v:
             versions[json.dumps(v, sort_keys=True)] += 1
     commands = [run_command(m, d, seeds, p, json.loads(c), registry, dev) for (m, d, p, dev, c), seeds in sorted(groups.items(), key=str)]
+    commands += sorted(external_commands)
     extractors = []
     if not df.empty:
         shown = board_displays(df, displays)
@@ -176,15 +182,22 @@ def write_report(reports_dir: str | Path = "reports", out_dir: str | Path | None
     if include_tiny:
         filters["include_tiny"] = True
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    from genbench.report.tasks import load_task_rows, tasks_html, tasks_markdown
+
+    task_frame = load_task_rows(s["run_dir"] for s in runset.statuses if s.get("run_dir"))
+    if not include_tiny and not task_frame.empty:  # as the leaderboards: smoke-test runs only on request
+        task_frame = task_frame[task_frame["preset"] != "tiny"]
     page = PageInputs(
         datasets=_dataset_views(runset, shown_frame, boards, baseline, data_root, registry), failed=runset.failed, runs=prov["runs"],
         commands=prov["commands"], versions=prov["versions"], extractors=prov["extractors"], data=prov["data"],
         report_command=command or f"genbench report --out {reports_dir}" + (f" --to {out_dir}" if out_dir else ""),
         generated=generated, filters=filters, n_done=len(runset.done), hidden_tiny=hidden,
+        tasks_html=tasks_html(task_frame),
     )
     files = {
         "results.csv": results_csv(table_rows),
-        "results.md": "\n".join(to_markdown(b) for b in boards.values()) or "No finished runs.\n",
+        "results.md": ("\n".join(to_markdown(b) for b in boards.values()) or "No finished runs.\n")
+                      + (f"\n## Tasks\n\n{tasks_markdown(task_frame)}" if not task_frame.empty else ""),
         "results.tex": (f"% {' '.join(page.report_command.split())}\n" + "\n".join(to_latex(b) for b in boards.values())) if boards
                        else "% no finished runs\n",
         "results.json": results_json(table_rows, boards, runset.failed, prov["commands"], generated, filters),

@@ -103,6 +103,7 @@ class PageInputs:
     filters: dict[str, Any] = field(default_factory=dict)
     n_done: int = 0
     hidden_tiny: int = 0  # runs of the tiny preset left out of the leaderboards
+    tasks_html: str = ""  # the restoration tasks' section (report/tasks.py), "" without task rows
 
 
 def _models_html(view: DatasetView) -> str:
@@ -111,7 +112,7 @@ def _models_html(view: DatasetView) -> str:
     if view.real_grid is None:
         parts.append(f'<p class="muted small">Real test images are not shown: {esc(view.real_grid_reason)}</p>')
     for m in view.models:
-        tag = '<span class="tag">baseline</span>' if m.role == "baseline" else ""
+        tag = f'<span class="tag">{m.role}</span>' if m.role in ("baseline", "external") else ""
         parts.append(f'<div class="model"><h3>{esc(m.model)}{tag}</h3>')
         parts.append('<div class="grids">')
         if not m.sample_grids:
@@ -225,6 +226,8 @@ def render_page(p: PageInputs) -> str:
         parts.append(board_html(v))
     for v in p.datasets:
         parts.append(_models_html(v))
+    if p.tasks_html:
+        parts.append(p.tasks_html)
     parts.append(_failed_html(p.failed))
     parts.append(_provenance_html(p))
     parts.append("</body></html>")

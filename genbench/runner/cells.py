@@ -20,8 +20,10 @@ traceback goes to its log.txt only; the terminal gets its one-line error.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
 import platform
 import socket
@@ -38,16 +40,20 @@ import genbench
 from genbench.config import config_hash, resolve_config
 from genbench.data.base import DataSplits
 from genbench.data.files import resolve_dataset
-from genbench.io import atomic_write_json, atomic_write_text
+from genbench.io import atomic_write_json
 from genbench.locks import RunFolderBusy, RunLock
 from genbench.metrics.base import EvalContext, Measurement, default_extractor_names
 from genbench.model import GenerativeModel, ModelConfig
 from genbench.naming import safe_name
 from genbench.plugins import Registry
-from genbench.results import measurement_row, rows_frame
+from genbench.progress import DEFAULT_EVERY, Progress, resolve_mode
 from genbench.runner.curves import sample_scorer
 from genbench.runner.device import deterministic_kernels, pick_device, preserved_rng, seed_everything
+from genbench.runner.precision import compile_networks, intra_op_threads, resolve_precision, resolve_threads
+from genbench.runner.from_checkpoint import load_weights, read_checkpoint
+from genbench.runner.from_checkpoint import prepare as prepare_checkpoint
 from genbench.runner.sampling import draw_samples, save_grid
+from genbench.runner.scoring import data_measurements, metric_measurements, write_rows
 from genbench.runner.training import CHECKPOINT_EVERY_SECONDS, CHECKPOINT_EVERY_STEPS, Trainer
 from genbench.trackers import build_trackers, sample_grids
 
@@ -68,6 +74,7 @@ class CellSpec:
     preset: str = "quick"
     overrides: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, Any] | None = field(default=None, compare=False)
+    checkpoint: str | None = None  # genbench run --checkpoint: score these weights, no training (from_checkpoint.py)
 
 
 @dataclass
@@ -150,7 +157,7 @@ class Runner:
         out_dir: str | Path,
         registry: Registry,
         device: str = "auto",
-        progress: bool = True,
+        progress: bool | str = True,
         data_root: str | None = None,
         cache_dir: str | Path | None = None,
         extractors: list[str] | None = None,
@@ -160,13 +167,23 @@ class Runner:
         cell_timeout: float | None = None,
         status_extra: dict[str, Any] | None = None,
         trackers: list[str] | None = None,
+        threads: int | str | None = None,
+        compile: bool = False,
+        progress_every: float = DEFAULT_EVERY,
     ) -> None:
         # what a child process needs to build the same runner (``isolated.py``)
-        self.options = dict(out_dir=str(out_dir), device=device, progress=progress, data_root=data_root,
+        self.progress = resolve_mode(progress)  # what the terminal gets: genbench.progress (bars, lines, ...)
+        self.progress_every = progress_every  # seconds between two progress lines off a terminal (and in log.txt)
+        self.options = dict(out_dir=str(out_dir), device=device, progress=self.progress, data_root=data_root,
                             cache_dir=None if cache_dir is None else str(cache_dir), extractors=extractors,
                             checkpoint_every_steps=checkpoint_every_steps,
                             checkpoint_every_seconds=checkpoint_every_seconds, lock_wait=lock_wait,
-                            status_extra=status_extra, trackers=trackers)
+                            status_extra=status_extra, trackers=trackers, threads=threads, compile=compile,
+                            progress_every=progress_every)
+        # intra-op threads of every cell: None keeps the process's setting, "auto" the cores this process may use
+        # (cgroup-aware, genbench run's default), an int that many; recorded in every row (threads)
+        self.threads = None if threads is None else resolve_threads(threads)
+        self.compile = compile  # torch.compile the model's networks (--compile)
         self.checkpoint_every_steps = checkpoint_every_steps
         self.checkpoint_every_seconds = checkpoint_every_seconds
         self.lock_wait = lock_wait
@@ -178,7 +195,6 @@ class Runner:
         self.registry = registry
         self.trackers = build_trackers(list(trackers or []), registry, out_dir)  # genbench run --log
         self.device = pick_device(device)
-        self.progress = progress
         self.data_root = data_root
         self._data: dict[str, DataSplits] = {}
 
@@ -204,11 +220,14 @@ class Runner:
         model_cls = self.registry.models.get(spec.model)
         data = self.load_data(spec.dataset)
         config = resolve_config(model_cls, spec.preset, data.spec, spec.overrides)
+        config.precision = resolve_precision(config.precision, self.device)  # auto -> what this device runs
         identity = {
             "model": spec.model, "dataset": spec.dataset, "split": data.split_id, "data_hash": data.data_hash,
             "seed": spec.seed, "preset": spec.preset, "config": config.to_dict(), "device": self.device.type,
             "extractors": self.extractors,
         }
+        if spec.checkpoint is not None:  # its sha256 enters the identity: another run id than a trained cell's
+            identity["checkpoint"] = prepare_checkpoint(spec.checkpoint, model_cls, config, data.spec, spec.dataset).identity()
         digest = config_hash(identity)
         dataset_tag = Path(spec.dataset).stem if "/" in spec.dataset or spec.dataset.endswith(".npz") else spec.dataset
         run_id = f"{safe_name(spec.model)}-{safe_name(dataset_tag)}-s{spec.seed}-{digest[:10]}"
@@ -268,8 +287,11 @@ class Runner:
             atomic_write_json(status_path, {**base_status, "state": "running", "pid": os.getpid(),
                                             "host": socket.gethostname()})
             log.info("cell %s started (pid %d)", plan.run_id, os.getpid())
-            with deterministic_kernels(self.device), preserved_rng():
-                rows = self._execute(plan, run_dir)
+            progress = self.cell_progress(plan)
+            threads = intra_op_threads(self.threads) if self.threads is not None else contextlib.nullcontext()
+            with deterministic_kernels(self.device), preserved_rng(), progress.active(), threads:
+                rows = self._execute(plan, run_dir, progress)
+            progress.done()
             atomic_write_json(status_path, {**base_status, "state": "done"})
             log.info("cell %s done", plan.run_id)
             self.track("end_cell", "done")
@@ -289,18 +311,36 @@ class Runner:
             handler.close()
         return CellResult(spec, "done", run_dir, rows=rows, seconds=time.perf_counter() - start)
 
-    def _execute(self, plan: CellPlan, run_dir: Path) -> list[dict[str, Any]]:
+    def cell_progress(self, plan: CellPlan) -> Progress:
+        """The cell's progress reporter, its lines labelled ``[model dataset sSEED]``."""
+        spec = plan.spec
+        dataset = Path(spec.dataset).stem if "/" in spec.dataset or spec.dataset.endswith(".npz") else spec.dataset
+        return Progress(f"{spec.model} {dataset} s{spec.seed}", self.progress, every=self.progress_every)
+
+    def _execute(self, plan: CellPlan, run_dir: Path, progress: Progress) -> list[dict[str, Any]]:
         spec, config, data = plan.spec, plan.config, plan.data
+        progress.phase(f"data {spec.dataset}: {len(data.train)} train, {len(data.val)} validation, "
+                       f"{len(data.test)} test images")
         seed_everything(spec.seed)
         model = plan.model_cls(config, data.spec, self.device)
+        if self.compile:
+            log.info("torch.compile: %s", ", ".join(compile_networks(model)) or "no networks")
         ctx = EvalContext(model=model, data=data, samples=[], device=self.device, cache_dir=self.cache_dir,
                           seed=spec.seed, registry=self.registry, extractor_names=list(self.extractors))
         scorer = sample_scorer(ctx, config, self.extractors[0]) if config.sample_every else None
-        trainer = Trainer(model, data, config, spec.seed, run_dir, self.device, self.progress, sample_scorer=scorer,
+        trainer = Trainer(model, data, config, spec.seed, run_dir, self.device, progress, sample_scorer=scorer,
                           checkpoint_every_steps=self.checkpoint_every_steps,
                           checkpoint_every_seconds=self.checkpoint_every_seconds,
                           on_curve=(lambda step, values: self.track("log_scalars", step, values)) if self.trackers else None)
-        trainer.train()
+        if spec.checkpoint is not None:  # genbench run --checkpoint: its weights, no training
+            ckpt = read_checkpoint(spec.checkpoint)
+            load_weights(model, ckpt)
+            trainer.seconds, trainer.steps_trained = ckpt.seconds, ckpt.step
+            trainer.best_val, trainer.best_step = ckpt.validation
+            trainer.best_val_stderr = float(ckpt.blob.get("best_val_stderr", float("nan")))
+            log.info("scoring %s (step %d) without training", spec.checkpoint, ckpt.step)
+        else:
+            trainer.train()
         save_grid(data.test[:100], run_dir / "real_test.png", data.spec)
         ctx.samples = draw_samples(model, data, config, spec.seed, self.device, run_dir)
         if self.trackers:
@@ -311,25 +351,17 @@ class Runner:
             measurements.append(Measurement(
                 "val_bits_per_dim", trainer.best_val, "bits/dim", False, kind=plan.model_cls.likelihood or "",
                 n=len(data.val), reference="validation", details={"selected_step": trainer.best_step},
+                stderr=trainer.best_val_stderr if math.isfinite(trainer.best_val_stderr) else None,
             ))
-        if data.entropy_bits_per_dim is not None:
-            measurements.append(Measurement(
-                "data_entropy", data.entropy_bits_per_dim, "bits/dim", None, kind="exact",
-                reference=data.split_id, details={"meaning": "true entropy of the data distribution: no model may go below"},
-            ))
-        for name, entry in self.registry.metrics:
-            metric = entry.cls()
-            if metric.applies_to(model):
-                log.info("metric %s", name)
-                measurements.extend(metric.compute(ctx))
+        measurements += data_measurements(ctx) + metric_measurements(ctx)  # runner/scoring.py (genbench eval too)
+        progress.phase("writing rows")
         cell = {
             "run_id": plan.run_id, "model": spec.model, "role": plan.model_cls.role, "dataset": spec.dataset,
             "seed": spec.seed, "preset": spec.preset, "split": data.split_id, "config_hash": plan.config_hash,
-            "device": str(self.device), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "device": str(self.device), "precision": config.precision, "threads": torch.get_num_threads(),
+            "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": plan.versions,
         }
-        rows = [measurement_row(m, cell) for m in measurements]
-        atomic_write_json(run_dir / "rows.json", rows)
-        atomic_write_text(run_dir / "rows.csv", rows_frame(rows).to_csv(index=False))
+        rows = write_rows(run_dir, measurements, cell)
         self.track("log_rows", trainer.steps_trained, rows)
         return rows

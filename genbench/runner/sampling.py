@@ -14,6 +14,8 @@ from genbench.io import atomic_write_bytes
 from genbench.metrics.base import SampleSet
 from genbench.model import DataSpec, GenerativeModel, ModelConfig
 from genbench.naming import safe_name
+from genbench.progress import current as current_progress
+from genbench.runner.precision import autocast
 from genbench.runner.training import DivergenceError
 
 log = logging.getLogger("genbench")
@@ -53,8 +55,8 @@ def draw(model: GenerativeModel, data: DataSplits, config: ModelConfig, steps: i
         if cuda:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            x = model.sample(b, steps=steps, generator=generator)
+        with torch.inference_mode(), autocast(getattr(config, "precision", "fp32"), device):
+            x = model.sample(b, steps=steps, generator=generator).float()  # bf16 runs: the net calls in bf16
         if cuda:
             torch.cuda.synchronize()
         seconds += time.perf_counter() - t0
@@ -64,6 +66,7 @@ def draw(model: GenerativeModel, data: DataSplits, config: ModelConfig, steps: i
             raise DivergenceError(f"{model.name} produced non-finite samples with sampler {label}")
         chunks.append(data.spec.quantise(x.detach().cpu()))
         remaining -= b
+        current_progress().update(config.n_samples - remaining)  # the cell's progress (genbench.progress)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
     return torch.cat(chunks), seconds, peak
 
@@ -82,6 +85,8 @@ def draw_samples(model: GenerativeModel, data: DataSplits, config: ModelConfig, 
         nfe = model.nfe(steps)
         for j in range(config.sampling_seeds if sampling_seeds is None else sampling_seeds):
             gen = torch.Generator().manual_seed(generator_seed(seed, i, j))
+            current_progress().phase(f"sampling {label}" + (f" (sampling seed {j})" if j else ""),
+                                     total=config.n_samples, unit="images")
             levels, seconds, peak = draw(model, data, config, steps, gen, device, label)
             if run_dir is not None:
                 stem = safe_name(label) if j == 0 else safe_name(f"{label}-seed{j}")

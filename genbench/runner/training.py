@@ -24,7 +24,9 @@ from genbench.data.base import DataSplits
 from genbench.io import atomic_torch_save, atomic_write_text, load_checkpoint, load_checkpoint_or_none, move_aside
 from genbench.metrics.likelihood import nll_over, summarise
 from genbench.model import GenerativeModel, ModelConfig
+from genbench.progress import Progress, muted, resolve_mode
 from genbench.runner.device import capture_rng, preserved_rng, restore_rng
+from genbench.runner.precision import autocast, fp32_block
 
 log = logging.getLogger("genbench")
 
@@ -47,16 +49,18 @@ class Trainer:
 
     ``sample_scorer``, when given, is called every ``config.sample_every`` steps (model in eval mode, every
     global random state put back after it, its time not counted as training) and its scores are added to
-    the curves beside the step.
+    the curves beside the step.  ``progress``: the cell's :class:`~genbench.progress.Progress` (a bar on a
+    terminal, a line every few seconds in a log, always in log.txt), or True/False (a terminal's, or none).
     """
 
     def __init__(self, model: GenerativeModel, data: DataSplits, config: ModelConfig, seed: int, run_dir: Path,
-                 device: torch.device, progress: bool, sample_scorer: SampleScorer | None = None,
+                 device: torch.device, progress: bool | str | Progress, sample_scorer: SampleScorer | None = None,
                  on_curve: CurveListener | None = None,
                  checkpoint_every_steps: int | None = CHECKPOINT_EVERY_STEPS,
                  checkpoint_every_seconds: float | None = CHECKPOINT_EVERY_SECONDS) -> None:
         self.model, self.data, self.config, self.seed = model, data, config, seed
-        self.run_dir, self.device, self.progress = run_dir, device, progress
+        self.run_dir, self.device = run_dir, device
+        self.progress = progress if isinstance(progress, Progress) else Progress(model.name, resolve_mode(progress))
         self.sample_scorer = sample_scorer
         self.on_curve = on_curve
         self.checkpoint_every_steps = checkpoint_every_steps
@@ -64,6 +68,7 @@ class Trainer:
         self.ckpt_dir = run_dir / "checkpoints"
         self.seconds = 0.0
         self.best_val: float | None = None
+        self.best_val_stderr = float("nan")  # standard error over validation images of ``best_val``
         self.best_step: int | None = None
         self.curves: list[dict[str, float]] = []
         self.steps_trained = 0
@@ -78,17 +83,20 @@ class Trainer:
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
         return x[perm[pos * bs : (pos + 1) * bs]]
 
-    def validate(self) -> float:
-        """Mean validation bits/dim of the model's primary likelihood estimate."""
-        nats = nll_over(self.model, self.data.unit("val"), 100, self.device, primary_only=True)["primary"][1]
+    def validate(self) -> tuple[float, float]:
+        """Mean validation bits/dim of the model's primary likelihood estimate and its standard error over the
+        validation images (``metrics.likelihood.summarise``: sample sd / sqrt(n); for a stochastic bound it
+        includes the estimator's own noise, drawn independently per image)."""
+        with fp32_block(self.device):  # likelihoods always in fp32 (genbench.runner.precision)
+            nats = nll_over(self.model, self.data.unit("val"), 100, self.device, primary_only=True)["primary"][1]
         self.model.train(True)
-        return summarise(nats, self.data.spec.dims)[0]
+        return summarise(nats, self.data.spec.dims)
 
     def score_samples(self) -> None:
         """Sample metrics at this step into the curves (training time and random state unaffected)."""
         assert self.sample_scorer is not None
         t0 = time.perf_counter()
-        with preserved_rng():
+        with preserved_rng(), muted():  # its draws are not a phase of the cell's progress
             scores = self.sample_scorer()
         self.model.train(True)
         self.sample_seconds += time.perf_counter() - t0
@@ -103,7 +111,8 @@ class Trainer:
     def save(self, name: str) -> None:
         path = self.ckpt_dir / f"{name}.pt"
         blob = {"model": self.model.state_dict(), "seconds": self.seconds, "best_val": self.best_val,
-                "best_step": self.best_step, "rng": capture_rng()}
+                "best_val_stderr": self.best_val_stderr, "best_step": self.best_step, "rng": capture_rng()}
+        blob["identity"] = {"model": self.model.name, "data": self.data.spec.to_dict()}  # for genbench run --checkpoint
         if name == "last" and path.exists():
             os.replace(path, self.ckpt_dir / "previous.pt")  # a second good checkpoint, should the newest be damaged
         atomic_torch_save(path, blob)
@@ -154,6 +163,7 @@ class Trainer:
         self.model.load_state_dict(blob["model"])
         self.seconds = float(blob["seconds"])
         self.best_val, self.best_step = blob["best_val"], blob["best_step"]
+        self.best_val_stderr = float(blob.get("best_val_stderr", float("nan")))  # absent before 0.3
         if "rng" in blob:
             skipped = restore_rng(blob["rng"])
             if skipped:
@@ -177,8 +187,6 @@ class Trainer:
         )
 
     def train(self) -> None:
-        from tqdm.auto import tqdm
-
         c = self.config
         if c.max_steps is None and c.max_minutes is None:
             raise ValueError("no training budget: set max_steps or max_minutes (--steps / --minutes)")
@@ -187,17 +195,17 @@ class Trainer:
         has_lik = self.model.likelihood is not None
         by_steps = c.max_steps is not None
         score_every = c.sample_every if self.sample_scorer is not None else None
-        bar = tqdm(
-            total=c.max_steps if by_steps else round(60 * c.max_minutes), initial=self.model.step if by_steps else int(self.seconds),
-            desc=f"train {self.model.name}", unit="step" if by_steps else "s", disable=not self.progress, leave=False,
-        )
+        progress, shown = self.progress, {}  # shown: the figures of the progress line (losses, validation)
+        progress.phase("train", total=c.max_steps if by_steps else 60 * c.max_minutes, unit="step" if by_steps else "s",
+                       start=self.model.step if by_steps else self.seconds)
         self.model.train(True)
         last_ckpt = time.perf_counter()
         every_steps, every_seconds = self.checkpoint_every_steps, self.checkpoint_every_seconds
         while not self.done():
             t0 = time.perf_counter()
             x = self.batch(self.model.step, x_train).to(self.device)
-            losses = self.model.train_step(x)
+            with autocast(c.precision, self.device):  # bf16 runs: the step's products in bf16, weights in fp32
+                losses = self.model.train_step(x)
             self.model.step += 1
             bad = {k: v for k, v in losses.items() if not math.isfinite(float(v))}
             if bad:
@@ -206,31 +214,37 @@ class Trainer:
             self.seconds += time.perf_counter() - t0  # training time: validation and sample scoring are not counted
             if has_lik and (self.model.step % c.eval_every == 0):
                 v0 = time.perf_counter()
-                self.consider(self.validate())
+                self.consider(*self.validate())
+                shown["val_bpd"] = self.curves[-1]["val_bits_per_dim"]
                 self.val_seconds += time.perf_counter() - v0
             if self.model.step % CURVE_EVERY_STEPS == 0 or self.model.step == 1:
                 self.record_curve({"step": self.model.step, "seconds": self.seconds, **{k: float(v) for k, v in losses.items()}})
-                bar.set_postfix({k: f"{float(v):.4g}" for k, v in list(losses.items())[:3]})
+                shown.update(list(losses.items())[:3])
             if score_every and self.model.step % score_every == 0:
                 self.score_samples()
-            bar.update(1 if by_steps else max(0, int(self.seconds) - bar.n))
+            if by_steps:
+                progress.update(self.model.step, **shown)
+            else:
+                progress.update(min(self.seconds, 60 * c.max_minutes), step=self.model.step, **shown)
             if (every_steps and self.model.step % every_steps == 0) or (
                     every_seconds is not None and time.perf_counter() - last_ckpt > every_seconds):
                 self.save("last")
                 last_ckpt = time.perf_counter()
-        bar.close()
         if has_lik and self.best_step != self.model.step:
-            self.consider(self.validate())
+            progress.phase("validation (final step)")
+            self.consider(*self.validate())
         self.save("last")
         self.steps_trained = self.model.step
         if has_lik and self.best_step is not None and self.best_step != self.model.step:
             log.info("loading validation-selected checkpoint from step %d (%.4f bits/dim)", self.best_step, self.best_val)
             self.model.load_state_dict(load_checkpoint(self.ckpt_dir / "best.pt", self.device)["model"])
 
-    def consider(self, val_bpd: float) -> None:
-        self.record_curve({"step": self.model.step, "seconds": self.seconds, "val_bits_per_dim": val_bpd})
+    def consider(self, val_bpd: float, stderr: float = float("nan")) -> None:
+        """A validation score (and its standard error) into the curves; the best so far is kept as best.pt."""
+        self.record_curve({"step": self.model.step, "seconds": self.seconds, "val_bits_per_dim": val_bpd,
+                           "val_bits_per_dim_stderr": stderr})
         if self.best_val is None or val_bpd < self.best_val:
-            self.best_val, self.best_step = val_bpd, self.model.step
+            self.best_val, self.best_val_stderr, self.best_step = val_bpd, stderr, self.model.step
             self.save("best")
 
 

@@ -72,6 +72,7 @@ class GAN(GenerativeModel):
     description = "DCGAN (Radford et al. 2016) with spectral-norm D (Miyato et al. 2018), hinge/NS loss, G-EMA"
     Config = GANConfig
     likelihood = None
+    capabilities = frozenset({"complete", "denoise"})  # genbench.tasks, in completion.py
     presets: dict[str, dict[str, Any]] = {
         "tiny": {"max_steps": 2, "batch_size": 8, "latent_dim": 16, "g_width": 8, "d_width": 8,
                  "n_samples": 16, "sample_batch_size": 16, "ema_calibration_batches": 1},
@@ -192,3 +193,25 @@ class GAN(GenerativeModel):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.ema_updates = int(state["ema_updates"])
         self._calibrated_at = None
+
+    # ------------------------------------------------------------------ restoration tasks (completion.py)
+    def complete(self, x: Tensor, known_mask: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """Latent optimisation against the known pixels (``genbench.tasks.latent_fit``); see ``completion``."""
+        from genbench_gan import completion
+
+        return completion.complete(self, x, known_mask, generator)
+
+    def denoise(self, x: Tensor, sigma: float, *, generator: torch.Generator | None = None) -> Tensor:
+        from genbench_gan import completion
+
+        return completion.denoise(self, x, sigma, generator)
+
+    def completion_nfe(self, known_mask: Tensor) -> int:
+        from genbench_gan import completion
+
+        return completion.nfe()
+
+    def denoise_nfe(self, sigma: float) -> int:
+        from genbench_gan import completion
+
+        return completion.nfe()

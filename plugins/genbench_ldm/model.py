@@ -12,6 +12,15 @@ Training runs in two stages inside one budget (the runner's ``max_steps`` / ``ma
 Sampling: u_T ~ N(0, I), ancestral (Algorithm 2) or DDIM in latent space with the EMA network, z = u / s, then
 one decoder pass; the image is the decoder's mean (Rombach et al. decode deterministically), or a draw from
 p(x | z) with ``decode="sample"``.  NFE = diffusion steps + 1 decoder evaluation.
+
+The latent DDPM takes the pixel DDPM's estimator options (``genbench.diffusion.learned_variance``, ``importance``):
+``learn_sigma`` with ``loss`` = "hybrid" (Nichol & Dhariwal eqs. 15-16, L_0 the Gaussian density of the
+latents), ``t_sampling`` = "importance".  With ``clip_latents`` the bound's reverse step at t = T clamps the
+predicted u_0 to +-``latent_bound`` as the sampler does (``bound_eps_fn``): there the cosine schedule's beta_T
+is clipped at 0.999 and eq. 11 multiplies the error of eps by 1 / sqrt(alpha_T) ~ 32, while the posterior mean's
+coefficient of u_0 is 1.6e-3, so the clamp costs at most (1.6e-3 x excess)^2 / 2 nats per dimension.  At smaller
+t the bound keeps the unclamped mean: latents are unbounded, and clamping at small t (where the coefficient of u_0
+is ~1 and the variance tiny) would cost (excess)^2 / (2 beta~_t).
 """
 from __future__ import annotations
 
@@ -28,6 +37,10 @@ from genbench.diffusion import (
     Schedule, UNet, UNetConfig, ancestral_sample, ddim_sample, denoising_step, gaussian_nll, lowest_resolution,
     sampler_name, sampler_nfe, vlb_stratified,
 )
+from genbench.config import ConfigError
+from genbench.diffusion.importance import ImportanceSampler
+from genbench.diffusion.schedule import clamped_eps
+from genbench.diffusion.learned_variance import eps_and_log_variance, hybrid_step, options_error
 from genbench.nn.discrete import make_likelihood
 from genbench.nn.ema import averaged_copy, ema_decay, ema_update
 from genbench.nn.lr import warmup_cosine_lr
@@ -68,12 +81,22 @@ class LDMConfig(ModelConfig):
     ema_decay: float = 0.999
     ema_warmup: bool = True
     variance: str = "beta"  # sigma_t^2 = beta_t: right for continuous latents (beta~ suits discrete pixels)
+    learn_sigma: bool = False  # learned Sigma_theta between beta and beta~ (Nichol & Dhariwal eq. 15)
+    loss: str = "simple"  # "simple" (Ho et al. eq. 14), "hybrid" (eq. 16, lambda hybrid_lambda) or "vlb"
+    hybrid_lambda: float = 0.001
+    t_sampling: str = "uniform"  # "uniform" or "importance" (p_t ~ sqrt(E[L_t^2]), Nichol & Dhariwal 3.3)
     ddim_eta: float = 0.0
     clip_latents: bool = True  # clamp predicted u_0 to +-latent_bound while sampling (see sample_latents)
     vlb_strata: int = 8
     test_vlb_strata: int = 32
     batch_size: int = 128
     max_steps: int | None = 20000
+
+    def __post_init__(self) -> None:
+        """The latent diffusion's training options that cannot work together (before any work)."""
+        problem = options_error(self.learn_sigma, self.loss, self.t_sampling)
+        if problem:
+            raise ConfigError(f"ldm: {problem}")
 
 
 class LatentDiffusion(GenerativeModel):
@@ -84,6 +107,7 @@ class LatentDiffusion(GenerativeModel):
     Config = LDMConfig
     likelihood = "ELBO"
     supports_steps = True
+    capabilities = frozenset({"complete", "denoise"})  # genbench.tasks, in completion.py
     presets: dict[str, dict[str, Any]] = {
         "tiny": {
             "ae_ch": 8, "T": 20, "ch": 8, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [], "lr": 1e-3, "warmup_steps": 0,
@@ -142,8 +166,9 @@ class LatentDiffusion(GenerativeModel):
         encoder = Encoder(self.ae_cfg).to(self.device)
         decoder = Decoder(self.ae_cfg, (data.height, data.width)).to(self.device)
         unet = UNet(UNetConfig(in_channels=self.ae_cfg.z_channels, ch=c.ch, ch_mult=tuple(c.ch_mult),
-                               num_res_blocks=c.num_res_blocks, attn_resolutions=tuple(attn),
-                               dropout=c.dropout), (lh, lw)).to(self.device)
+                               num_res_blocks=c.num_res_blocks, attn_resolutions=tuple(attn), dropout=c.dropout,
+                               out_channels=2 * self.ae_cfg.z_channels if c.learn_sigma else None),
+                    (lh, lw)).to(self.device)
         self.networks = {"encoder": encoder, "decoder": decoder, "unet": unet}
         if c.ema_decay > 0:
             self.averaged = {"ema": averaged_copy(unet)}
@@ -151,6 +176,7 @@ class LatentDiffusion(GenerativeModel):
             "ae": torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=c.ae_lr),
             "diffusion": torch.optim.Adam(unet.parameters(), lr=c.lr),
         }
+        self.t_sampler = ImportanceSampler(c.T) if c.t_sampling == "importance" else None
         self.scale: float | None = None  # Rombach et al.'s scale factor, set at the first diffusion step
         self.latent_bound: float | None = None  # max |s z| of that same batch: the range sampling clamps u_0 to
         self.stage = 1
@@ -168,7 +194,31 @@ class LatentDiffusion(GenerativeModel):
 
     def eps_fn(self, u: Tensor, t: Tensor) -> Tensor:
         """eps_theta(u_t, t) of the sampling (EMA) network."""
-        return self.sampling_net(u, t.to(self.device))
+        out = self.sampling_net(u, t.to(self.device))
+        return out[:, : self.ae_cfg.z_channels] if self.config.learn_sigma else out
+
+    def eps_var_fn(self, u: Tensor, t: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """eps_theta, or (eps_theta, log Sigma_theta) with ``learn_sigma``: what Algorithm 2 uses."""
+        if not self.config.learn_sigma:
+            return self.eps_fn(u, t)
+        t = t.to(self.device)
+        return eps_and_log_variance(self.schedule, self.sampling_net(u, t), t, self.ae_cfg.z_channels)
+
+    def bound_eps_fn(self, u: Tensor, t: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        """``eps_var_fn`` with, at the last step (t index T - 1) and with ``clip_latents``, eps recomputed from the
+        predicted u_0 clamped to +-latent_bound (the sampler's clamp; see the module docstring)."""
+        out = self.eps_var_fn(u, t)
+        if self.clip_x0 is None:
+            return out
+        eps, log_var = (out if isinstance(out, tuple) else (out, None))
+        last = (t.to(u.device) == self.schedule.T - 1).reshape(len(t), *([1] * (u.dim() - 1)))
+        eps = torch.where(last, clamped_eps(self.schedule, u, t.to(u.device), eps, self.clip_x0), eps)
+        return eps if log_var is None else (eps, log_var)
+
+    @property
+    def clip_x0(self) -> float | None:
+        """The clamp of the predicted u_0 in the samplers: +-latent_bound with ``clip_latents``."""
+        return self.latent_bound if self.config.clip_latents else None
 
     def train(self, mode: bool = True) -> None:
         frozen_ae = self.stage == 2
@@ -239,7 +289,13 @@ class LatentDiffusion(GenerativeModel):
             self.latent_bound = float((self.scale * z).abs().max())
         u = self.scale * z
         net = self.networks["unet"]
-        loss, _ = denoising_step(net, self.optimizers["diffusion"], self.schedule, u, self.diffusion_lr(), c.grad_clip)
+        if c.loss == "simple":
+            loss, _ = denoising_step(net, self.optimizers["diffusion"], self.schedule, u, self.diffusion_lr(),
+                                     c.grad_clip)
+        else:  # Nichol & Dhariwal eq. 16 (or L_vlb alone) with the Gaussian L_0 of the latents
+            loss, _ = hybrid_step(net, self.optimizers["diffusion"], self.schedule, u, self.diffusion_lr(), c.grad_clip,
+                                  gaussian_nll, loss=c.loss, lam=c.hybrid_lambda, sampler=self.t_sampler,
+                                  variance=c.variance)
         if "ema" in self.averaged:
             ema_update(self.averaged["ema"], net, ema_decay(self.step - self.ae_steps, c.ema_decay, c.ema_warmup))
         return {"loss": float(loss), "stage": 2.0}
@@ -266,7 +322,7 @@ class LatentDiffusion(GenerativeModel):
         shape = (n, *self.latent_shape)
         clip = self.latent_bound if c.clip_latents else None
         if steps is None or steps >= c.T:
-            return ancestral_sample(self.eps_fn, self.schedule, shape, generator=generator, device=self.device,
+            return ancestral_sample(self.eps_var_fn, self.schedule, shape, generator=generator, device=self.device,
                                     variance=c.variance, clip_x0=clip)
         return ddim_sample(self.eps_fn, self.schedule, shape, steps, eta=c.ddim_eta, generator=generator,
                            device=self.device, clip_x0=clip)
@@ -294,8 +350,8 @@ class LatentDiffusion(GenerativeModel):
         z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen).to(self.device)
         rec = -self.lik.log_prob(self.networks["decoder"](z), levels).flatten(1).sum(1)
         scale = self.scale or 1.0
-        vlb = vlb_stratified(self.eps_fn, self.schedule, scale * z, strata or self.config.vlb_strata, gaussian_nll,
-                             variance=self.config.variance, generator=gen, chunk=1024)
+        vlb = vlb_stratified(self.bound_eps_fn, self.schedule, scale * z, strata or self.config.vlb_strata,
+                             gaussian_nll, variance=self.config.variance, generator=gen, chunk=1024)
         return combine(rec, gaussian_neg_entropy(logvar), vlb, scale, self.latent_dims)
 
     def nll(self, x: Tensor) -> Tensor:
@@ -309,15 +365,20 @@ class LatentDiffusion(GenerativeModel):
         terms = self.bound_terms(x, k)
         return [NLLEstimate("ELBO", terms.total.float(), params={
             "bound": "LSGM: E_q[-log p(x|z)] + E_q[log q(z|x)] + E_q[VLB_diffusion(s z)] - d log s",
-            "prior": "latent DDPM VLB", "estimator": "1 z per image, stratified-t", "strata": k, "T": self.config.T,
+            "prior": "latent DDPM VLB", "estimator": "1 z per image, stratified-t", "strata": k,
+            "t_draws_per_image": k + 1, "T": self.config.T,
             "scale_factor": self.scale, "latent_dims": self.latent_dims, "decoder": self.lik.name,
+            "variance": "learned" if self.config.learn_sigma else self.config.variance,
+            "clip_last_step": self.clip_x0,
+            "loss": self.config.loss,
         })]
 
     # ------------------------------------------------------------------ checkpoints
     def extra_state(self) -> dict[str, Any]:
         return {"scale": -1.0 if self.scale is None else float(self.scale),
                 "latent_bound": -1.0 if self.latent_bound is None else float(self.latent_bound), "stage": int(self.stage),
-                "ae_steps": int(self.ae_steps), "ae_seconds": float(self.ae_seconds)}
+                "ae_steps": int(self.ae_steps), "ae_seconds": float(self.ae_seconds),
+                **({"t_sampler": self.t_sampler.state_dict()} if self.t_sampler is not None else {})}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         s = float(state["scale"])
@@ -325,4 +386,24 @@ class LatentDiffusion(GenerativeModel):
         bound = float(state.get("latent_bound", -1.0))
         self.latent_bound = None if bound < 0 else bound
         self.stage, self.ae_steps, self.ae_seconds = int(state["stage"]), int(state["ae_steps"]), float(state["ae_seconds"])
+        if self.t_sampler is not None and "t_sampler" in state:
+            self.t_sampler.load_state_dict(state["t_sampler"])
         self.train(self.networks["unet"].training)
+
+    # ------------------------------------------------------------------ restoration tasks (completion.py)
+    def complete(self, x: Tensor, known_mask: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """RePaint in latent space with the mask min-pooled, then the known pixels put back; see ``completion``."""
+        from genbench_ldm import completion
+
+        return completion.complete(self, x, known_mask, generator)
+
+    def completion_nfe(self, known_mask: Tensor) -> int:
+        from genbench_ldm import completion
+
+        return completion.completion_nfe(self)
+
+    def denoise(self, x: Tensor, sigma: float, *, generator: torch.Generator | None = None) -> Tensor:
+        """SDEdit in latent space at an estimated latent noise level; see ``completion``."""
+        from genbench_ldm import completion
+
+        return completion.denoise(self, x, sigma, generator)

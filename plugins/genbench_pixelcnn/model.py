@@ -67,6 +67,7 @@ class PixelCNN(GenerativeModel):
     Config = PixelCNNConfig
     likelihood = "exact"
     supports_steps = False
+    capabilities = frozenset({"complete"})  # exact for raster-order-prefix masks (genbench.tasks)
     presets = {
         # contract/unit tests: a few seconds on each contract spec, CPU
         "tiny": {"channels": 6, "layers": 2, "kernel_size": 3, "first_kernel_size": 3, "head_channels": 6,
@@ -166,6 +167,16 @@ class PixelCNN(GenerativeModel):
             out = SAMPLERS[self.config.sampler](self.eval_net, len(x), self.data.shape, generator, self.device,
                                                 known=known, mask=mask)
         return out
+
+    def completion_unsupported(self, known_mask: Tensor) -> str | None:
+        """Exact conditional sampling needs the known sub-pixels to be a raster-order prefix (e.g. bottom-half
+        unknown); any other mask is reported unsupported rather than approximated."""
+        from genbench.tasks.masks import is_raster_prefix
+
+        known = known_mask.to(torch.bool).expand(len(known_mask), self.data.channels, *known_mask.shape[2:])
+        if is_raster_prefix(known):
+            return None
+        return "pixelcnn completes exactly only masks whose known part is a raster-order prefix (e.g. bottom-half)"
 
     def completion_nfe(self, mask: Tensor) -> int:
         """Network evaluations per image of ``complete(x, mask)``: the sub-pixels unknown in some image."""

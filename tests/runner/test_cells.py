@@ -35,6 +35,9 @@ def test_reference_model_on_digits_writes_every_row(runner):
     assert bpd.kind == "exact" and bpd.unit == "bits/dim" and bpd.n == 300 and bpd.stderr > 0
     # the per-pixel categorical on digits: well above 0, well below uniform (log2 17 = 4.09)
     assert 2.0 < bpd.value < 3.0
+    val = df[df.metric == "val_bits_per_dim"].iloc[0]  # the selected step's score, with its standard error
+    curve = pd.read_csv(result.run_dir / "curves.csv").dropna(subset=["val_bits_per_dim"]).iloc[-1]
+    assert val.n == 300 and val.stderr > 0 and val.stderr == pytest.approx(curve["val_bits_per_dim_stderr"], rel=1e-12)
     fid = df[df.metric == "fid"].iloc[0]
     floor = df[df.metric == "fid_floor"].iloc[0]
     assert fid.value > floor.value >= 0 and floor.n == 200 and fid.extractor == "classifier"
