@@ -108,7 +108,12 @@ def _ratio_text(value: float) -> str:
 def leaderboard_table(name: str) -> str:
     """The README's digest of ``bench/results/<name>.md`` (a grid's results.md, see the module docstring)."""
     tables = markdown_tables((RESULTS / f"{name}.md").read_text(encoding="utf-8"))
-    quality, likelihood, cost = tables["Sample quality"], tables["Likelihood"], tables["Cost"]
+    def table(title: str) -> list[dict[str, str]]:
+        # results.md titles its tables "Sample quality" or, since the per-setting boards, "Sample quality (preset
+        # quick, n=1000)": the first table whose title starts with the name
+        return next(rows for name, rows in tables.items() if name == title or name.startswith(title + " ("))
+
+    quality, likelihood, cost = table("Sample quality"), table("Likelihood"), table("Cost")
     ratio_column = next((h for h in quality[0] if h.startswith("FID / floor")), None)
     ratios = None if ratio_column else _fid_over_floor(name)
     bits = {_model_of(r["model"]): ", ".join(f"{v} ({h[len('bits/dim ('):h.index(')')]})" for h, v in r.items()
@@ -183,7 +188,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "minimal_plugin": minimal_plugin,
 }
 #: blocks README.md must have (others are regenerated where the README has their markers)
-REQUIRED = ("leaderboard_standard_digits",)
+REQUIRED = ("leaderboard_standard_digits", "main_job")
 
 
 # ------------------------------------------------------------------------------------------ README.md
