@@ -27,6 +27,7 @@ from torch import Tensor
 from .decoders import L0Fn
 from .importance import ImportanceSampler
 from .schedule import Schedule, extract, q_sample
+from .training import optimiser_step
 from .vlb import vlb_term
 
 LOSSES = ("simple", "hybrid", "vlb")
@@ -106,15 +107,10 @@ def hybrid_step(
     off); the sampler's history is updated with the batch's L_t.  Returns (loss, gradient norm), detached."""
     value, terms, t = hybrid_loss(net, s, x0, l0, loss=loss, lam=lam, sampler=sampler, clip_x0=clip_x0,
                                   variance=variance)
-    for group in opt.param_groups:
-        group["lr"] = lr
-    opt.zero_grad(set_to_none=True)
-    value.backward()
-    gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip) if grad_clip > 0 else torch.tensor(0.0)
-    opt.step()
+    result = optimiser_step(net, opt, value, lr, grad_clip)
     if sampler is not None:
         sampler.update(t, terms)
-    return value.detach(), gnorm.detach()
+    return result
 
 
 def options_error(learn_sigma: bool, loss: str, t_sampling: str) -> str | None:

@@ -32,6 +32,13 @@ def denoising_step(
     """One step of Algorithm 1 with learning rate ``lr`` and gradient-norm clipping at ``grad_clip`` (0 = off).
     Returns (loss, gradient norm before clipping; 0 without clipping), both detached."""
     loss = denoising_loss(net, schedule, x0)
+    return optimiser_step(net, opt, loss, lr, grad_clip)
+
+
+def optimiser_step(net: torch.nn.Module, opt: torch.optim.Optimizer, loss: Tensor, lr: float,
+                   grad_clip: float) -> tuple[Tensor, Tensor]:
+    """Back-propagate ``loss`` and take one step of ``opt`` at learning rate ``lr``, clipping the gradient norm at
+    ``grad_clip`` (0 = off).  Returns (loss, gradient norm before clipping; 0 without clipping), both detached."""
     for group in opt.param_groups:
         group["lr"] = lr
     opt.zero_grad(set_to_none=True)

@@ -97,6 +97,8 @@ class Task(abc.ABC):
         """Network evaluations per image of ``restore``, where the model says (else None)."""
         if self.capability == "complete":
             fn = getattr(model, "completion_nfe", None)
-            return None if fn is None else int(fn(corrupted.known))
-        fn = getattr(model, f"{self.capability}_nfe", None)
-        return None if fn is None else int(fn(self.sigma))
+            count = None if fn is None else fn(corrupted.known)
+        else:
+            fn = getattr(model, f"{self.capability}_nfe", None)
+            count = None if fn is None else fn(self.sigma)
+        return None if count is None else int(count)

@@ -84,7 +84,8 @@ class Colourise(Task):
 
     def nfe(self, model: GenerativeModel, corrupted: Corrupted) -> int | None:
         fn = getattr(model, "colourise_nfe", None)
-        return None if fn is None else int(fn())
+        count = None if fn is None else fn()
+        return None if count is None else int(count)
 
 
 def builtin_tasks() -> list[type[Task]]:

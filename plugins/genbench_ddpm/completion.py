@@ -26,7 +26,7 @@ def complete(model, x: Tensor, known: Tensor, generator: torch.Generator | None)
     return ((out + 1) / 2).clamp(0, 1)
 
 
-def completion_nfe(model) -> int:
+def completion_nfe(model, known_mask: Tensor | None = None) -> int:
     return repaint_nfe(model.schedule.T, JUMP_LENGTH, RESAMPLINGS)
 
 
@@ -56,3 +56,8 @@ def colourise(model, grey: Tensor, generator: torch.Generator | None) -> Tensor:
                             merge=merge, jump_length=JUMP_LENGTH, resamplings=RESAMPLINGS, generator=generator,
                             variance=model.config.variance, clip_x0=1.0 if model.config.clip_denoised else None)
     return ((out + 1) / 2).clamp(0, 1)
+
+
+def colourise_nfe(model) -> int:
+    """Colourisation is RePaint with the grey axis known: the same network evaluations as a completion."""
+    return completion_nfe(model)

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
+from genbench.tasks.delegate import RestorationModule
 from genbench.diffusion import (
     Schedule, UNet, UNetConfig, ancestral_sample, ddim_sample, denoising_step, discretised_gaussian_nll,
     lowest_resolution, sampler_name, sampler_nfe, vlb_stratified,
@@ -107,7 +108,7 @@ class DDPMConfig(ModelConfig):
                                   f"{self.sigma_min!r}; use e.g. --set sigma_min=auto")
 
 
-class DDPM(GenerativeModel):
+class DDPM(RestorationModule, GenerativeModel):
     """Denoising diffusion probabilistic model (Ho et al. 2020) with DDIM sampling (Song et al. 2021)."""
 
     name = "ddpm"
@@ -116,6 +117,7 @@ class DDPM(GenerativeModel):
     likelihood = "VLB"
     supports_steps = True
     capabilities = frozenset({"complete", "denoise", "colourise"})  # genbench.tasks, in completion.py
+    restoration_module = "genbench_ddpm.completion"
     presets: dict[str, dict[str, Any]] = {
         "tiny": {
             "T": 20, "ch": 8, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0,
@@ -296,37 +298,3 @@ class DDPM(GenerativeModel):
             self.t_sampler.load_state_dict(state["t_sampler"])
         elif set(state) - {"t_sampler"}:
             raise ValueError(f"{self.name}: unexpected extra state {sorted(state)}")
-
-    # ------------------------------------------------------------------ restoration tasks (completion.py)
-    def complete(self, x: Tensor, known_mask: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """RePaint inpainting (Lugmayr et al. 2022); see ``completion``."""
-        from genbench_ddpm import completion
-
-        return completion.complete(self, x, known_mask, generator)
-
-    def completion_nfe(self, known_mask: Tensor) -> int:
-        from genbench_ddpm import completion
-
-        return completion.completion_nfe(self)
-
-    def denoise(self, x: Tensor, sigma: float, *, generator: torch.Generator | None = None) -> Tensor:
-        """SDEdit (Meng et al. 2022): the reverse process from the noise level matching ``sigma``."""
-        from genbench_ddpm import completion
-
-        return completion.denoise(self, x, sigma, generator)
-
-    def denoise_nfe(self, sigma: float) -> int:
-        from genbench_ddpm import completion
-
-        return completion.denoise_nfe(self, sigma)
-
-    def colourise(self, grey: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """RePaint on the grey axis of RGB; see ``completion``."""
-        from genbench_ddpm import completion
-
-        return completion.colourise(self, grey, generator)
-
-    def colourise_nfe(self) -> int:
-        from genbench_ddpm import completion
-
-        return completion.completion_nfe(self)

@@ -43,3 +43,11 @@ def denoise(model, y: Tensor, sigma: float, generator: torch.Generator | None) -
 def nfe() -> int:
     """Generator passes per image: one per Adam step per start, + 1 decode per start."""
     return RESTARTS * (latent_fit.STEPS + 1)
+
+
+def completion_nfe(model, known_mask: Tensor | None = None) -> int:
+    return nfe()
+
+
+def denoise_nfe(model, sigma: float) -> int:
+    return nfe()

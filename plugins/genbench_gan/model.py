@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig
+from genbench.tasks.delegate import RestorationModule
 from genbench.nn.ema import averaged_copy, ema_decay, ema_update
 from genbench_gan.batchnorm import recalibrate_batchnorm
 from genbench_gan.losses import get_losses
@@ -65,7 +66,7 @@ class GANConfig(ModelConfig):
     truncation: float | None = None    # truncation threshold on |z|; None/0 = off
 
 
-class GAN(GenerativeModel):
+class GAN(RestorationModule, GenerativeModel):
     """DCGAN generator + spectrally normalised DCGAN discriminator, hinge or NS loss, G-EMA."""
 
     name = "gan"
@@ -73,6 +74,7 @@ class GAN(GenerativeModel):
     Config = GANConfig
     likelihood = None
     capabilities = frozenset({"complete", "denoise"})  # genbench.tasks, in completion.py
+    restoration_module = "genbench_gan.completion"
     presets: dict[str, dict[str, Any]] = {
         "tiny": {"max_steps": 2, "batch_size": 8, "latent_dim": 16, "g_width": 8, "d_width": 8,
                  "n_samples": 16, "sample_batch_size": 16, "ema_calibration_batches": 1},
@@ -193,25 +195,3 @@ class GAN(GenerativeModel):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.ema_updates = int(state["ema_updates"])
         self._calibrated_at = None
-
-    # ------------------------------------------------------------------ restoration tasks (completion.py)
-    def complete(self, x: Tensor, known_mask: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """Latent optimisation against the known pixels (``genbench.tasks.latent_fit``); see ``completion``."""
-        from genbench_gan import completion
-
-        return completion.complete(self, x, known_mask, generator)
-
-    def denoise(self, x: Tensor, sigma: float, *, generator: torch.Generator | None = None) -> Tensor:
-        from genbench_gan import completion
-
-        return completion.denoise(self, x, sigma, generator)
-
-    def completion_nfe(self, known_mask: Tensor) -> int:
-        from genbench_gan import completion
-
-        return completion.nfe()
-
-    def denoise_nfe(self, sigma: float) -> int:
-        from genbench_gan import completion
-
-        return completion.nfe()

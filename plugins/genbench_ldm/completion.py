@@ -53,7 +53,7 @@ def complete(model, x: Tensor, known: Tensor, generator: torch.Generator | None)
     return torch.where(known.expand_as(x).to(model.device), x.to(model.device), image)
 
 
-def completion_nfe(model) -> int:
+def completion_nfe(model, known_mask: Tensor | None = None) -> int:
     return repaint_nfe(model.config.T, JUMP_LENGTH, RESAMPLINGS) + 1
 
 

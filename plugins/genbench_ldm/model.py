@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
+from genbench.tasks.delegate import RestorationModule
 from genbench.diffusion import (
     Schedule, UNet, UNetConfig, ancestral_sample, ddim_sample, denoising_step, gaussian_nll, lowest_resolution,
     sampler_name, sampler_nfe, vlb_stratified,
@@ -99,7 +100,7 @@ class LDMConfig(ModelConfig):
             raise ConfigError(f"ldm: {problem}")
 
 
-class LatentDiffusion(GenerativeModel):
+class LatentDiffusion(RestorationModule, GenerativeModel):
     """KL-regularised autoencoder + DDPM on its scaled latents (Rombach et al. 2022); bound as in LSGM."""
 
     name = "ldm"
@@ -108,6 +109,7 @@ class LatentDiffusion(GenerativeModel):
     likelihood = "ELBO"
     supports_steps = True
     capabilities = frozenset({"complete", "denoise"})  # genbench.tasks, in completion.py
+    restoration_module = "genbench_ldm.completion"
     presets: dict[str, dict[str, Any]] = {
         "tiny": {
             "ae_ch": 8, "T": 20, "ch": 8, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [], "lr": 1e-3, "warmup_steps": 0,
@@ -389,21 +391,3 @@ class LatentDiffusion(GenerativeModel):
         if self.t_sampler is not None and "t_sampler" in state:
             self.t_sampler.load_state_dict(state["t_sampler"])
         self.train(self.networks["unet"].training)
-
-    # ------------------------------------------------------------------ restoration tasks (completion.py)
-    def complete(self, x: Tensor, known_mask: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """RePaint in latent space with the mask min-pooled, then the known pixels put back; see ``completion``."""
-        from genbench_ldm import completion
-
-        return completion.complete(self, x, known_mask, generator)
-
-    def completion_nfe(self, known_mask: Tensor) -> int:
-        from genbench_ldm import completion
-
-        return completion.completion_nfe(self)
-
-    def denoise(self, x: Tensor, sigma: float, *, generator: torch.Generator | None = None) -> Tensor:
-        """SDEdit in latent space at an estimated latent noise level; see ``completion``."""
-        from genbench_ldm import completion
-
-        return completion.denoise(self, x, sigma, generator)

@@ -42,3 +42,11 @@ def denoise(model, y: Tensor, sigma: float, generator: torch.Generator | None) -
 def nfe() -> int:
     """Decoder passes per image: forward + backward per Adam step, counted as one evaluation each step, + 1."""
     return latent_fit.STEPS + 1
+
+
+def completion_nfe(model, known_mask: Tensor | None = None) -> int:
+    return nfe()
+
+
+def denoise_nfe(model, sigma: float) -> int:
+    return nfe()

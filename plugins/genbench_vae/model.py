@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
+from genbench.tasks.delegate import RestorationModule
 from genbench.nn.discrete import DiscreteLikelihood, make_likelihood
 from genbench.nn.seeding import content_generator
 
@@ -66,7 +67,7 @@ class VAEConfig(ModelConfig):
     eval_seed: int = 0
 
 
-class VAE(GenerativeModel):
+class VAE(RestorationModule, GenerativeModel):
     """Convolutional VAE with a discrete decoder; reports -ELBO and -IWAE_k of the discrete data."""
 
     name = "vae"
@@ -75,6 +76,7 @@ class VAE(GenerativeModel):
     likelihood = "ELBO"
     supports_steps = False
     capabilities = frozenset({"complete", "denoise"})  # genbench.tasks, in completion.py
+    restoration_module = "genbench_vae.completion"
     presets: dict[str, dict[str, Any]] = {
         "tiny": {"max_steps": 2, "batch_size": 8, "eval_every": 2, "n_samples": 8, "sample_batch_size": 8,
                  "latent_dim": 4, "channels": 8, "iwae_k": 4},
@@ -232,25 +234,3 @@ class VAE(GenerativeModel):
                 levels = self.lik.sample(params, u[i : i + chunk].to(self.device))
             out.append(self.data.to_unit(levels))
         return torch.cat(out)
-
-    # ------------------------------------------------------------------ restoration tasks (completion.py)
-    def complete(self, x: Tensor, known_mask: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """Latent optimisation against the known pixels (``genbench.tasks.latent_fit``); see ``completion``."""
-        from genbench_vae import completion
-
-        return completion.complete(self, x, known_mask, generator)
-
-    def denoise(self, x: Tensor, sigma: float, *, generator: torch.Generator | None = None) -> Tensor:
-        from genbench_vae import completion
-
-        return completion.denoise(self, x, sigma, generator)
-
-    def completion_nfe(self, known_mask: Tensor) -> int:
-        from genbench_vae import completion
-
-        return completion.nfe()
-
-    def denoise_nfe(self, sigma: float) -> int:
-        from genbench_vae import completion
-
-        return completion.nfe()

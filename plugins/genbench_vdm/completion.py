@@ -58,7 +58,7 @@ def complete(model, x: Tensor, known: Tensor, generator: torch.Generator | None)
     return torch.where(mask, x.to(dev), out.clamp(0, 1))
 
 
-def completion_nfe(model) -> int:
+def completion_nfe(model, known_mask: Tensor | None = None) -> int:
     return repaint_nfe(model.config.sample_T, JUMP_LENGTH, RESAMPLINGS)
 
 

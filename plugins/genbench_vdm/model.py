@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
+from genbench.tasks.delegate import RestorationModule
 from genbench.diffusion import MonotoneGamma, UNetConfig, continuous_bound, low_discrepancy_times, lowest_resolution
 from genbench.diffusion.continuous import (
     ancestral_sample, decoder_mode, diffusion_loss, prior_kl, q_sample, reconstruction_nll,
@@ -82,7 +83,7 @@ class VDMConfig(ModelConfig):
 _CPU_NET = {"ch": 32, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0}
 
 
-class VDM(GenerativeModel):
+class VDM(RestorationModule, GenerativeModel):
     """Variational diffusion model (Kingma et al. 2021): learned noise schedule, continuous-time ELBO."""
 
     name = "vdm"
@@ -91,6 +92,7 @@ class VDM(GenerativeModel):
     likelihood = "ELBO"
     supports_steps = True
     capabilities = frozenset({"complete", "denoise"})  # genbench.tasks, in completion.py
+    restoration_module = "genbench_vdm.completion"
     presets: dict[str, dict[str, Any]] = {
         "tiny": {
             "ch": 8, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0,
@@ -237,26 +239,3 @@ class VDM(GenerativeModel):
         return [NLLEstimate("ELBO", self._bound(x, m), params={
             "estimator": "continuous-time, low-discrepancy t", "t_draws": m, "gamma_min": round(g0, 4),
             "gamma_max": round(g1, 4)})]
-
-    # ------------------------------------------------------------------ restoration tasks (completion.py)
-    def complete(self, x: Tensor, known_mask: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """RePaint on the ancestral grid (Lugmayr et al. 2022); see ``completion``."""
-        from genbench_vdm import completion
-
-        return completion.complete(self, x, known_mask, generator)
-
-    def completion_nfe(self, known_mask: Tensor) -> int:
-        from genbench_vdm import completion
-
-        return completion.completion_nfe(self)
-
-    def denoise(self, x: Tensor, sigma: float, *, generator: torch.Generator | None = None) -> Tensor:
-        """SDEdit (Meng et al. 2022) from the matching point of the learned schedule; see ``completion``."""
-        from genbench_vdm import completion
-
-        return completion.denoise(self, x, sigma, generator)
-
-    def denoise_nfe(self, sigma: float) -> int:
-        from genbench_vdm import completion
-
-        return completion.denoise_nfe(self, sigma)
