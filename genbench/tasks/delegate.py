@@ -23,7 +23,7 @@ from torch import Tensor
 class RestorationModule:
     """Mixin: ``complete`` / ``denoise`` / ``colourise`` and their NFE counts, delegated to ``restoration_module``."""
 
-    #: import path of the module with the functions above, e.g. "genbench_ddpm.completion"
+    #: import path of the plugin's module with the functions above (its completion.py)
     restoration_module: ClassVar[str] = ""
 
     def _restoration(self) -> ModuleType:
