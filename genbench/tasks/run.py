@@ -25,6 +25,7 @@ from genbench.io import atomic_write_bytes, atomic_write_json, load_checkpoint
 from genbench.metrics.base import EvalContext, Measurement
 from genbench.model import GenerativeModel
 from genbench.naming import safe_name
+from genbench.progress import current as current_progress
 from genbench.results import measurement_row
 from genbench.tasks.base import Corrupted, Task, task_seed
 from genbench.tasks.metrics import class_agreement, diversity, error_rows
@@ -74,6 +75,7 @@ def _restore(task: Task, model: GenerativeModel, corrupted: Corrupted, seed: int
         with torch.no_grad():
             x = task.restore(model, part, gen).detach().float().cpu()
         out.append(spec.to_unit(spec.quantise(x)))  # the one quantisation, as for samples
+        current_progress().update(min(i + batch, len(corrupted.truth)))  # the cell's progress (genbench.progress)
     return torch.cat(out)
 
 
@@ -89,6 +91,8 @@ def evaluate_task(model: GenerativeModel, task: Task, ctx: EvalContext,
     reason = task.unsupported(model, corrupted)
     if reason is not None:
         return [Measurement("supported", 0.0, "", None, n=0, details={**base, "reason": reason})], {}
+    progress = current_progress()
+    progress.phase(f"task {task.name} {task.label}: restoring", total=n, unit="image")
     t0 = time.perf_counter()
     restored = _restore(task, model, corrupted, ctx.seed, 0, options.batch_size)
     seconds = time.perf_counter() - t0
@@ -101,8 +105,12 @@ def evaluate_task(model: GenerativeModel, task: Task, ctx: EvalContext,
         rows.append(Measurement("nfe", float(nfe), "evaluations", False, n=n, details=base))
     m = min(options.diversity_inputs, n)
     sub = Corrupted(corrupted.observed[:m], corrupted.known[:m], truth[:m], corrupted.params)
-    extra = [restored[:m]] + [_restore(task, model, sub, ctx.seed, k, options.batch_size)
-                              for k in range(1, options.completions)]
+    extra = [restored[:m]]
+    for k in range(1, options.completions):
+        progress.phase(f"task {task.name} {task.label}: completion {k + 1} of {options.completions} (diversity)",
+                       total=m, unit="image")
+        extra.append(_restore(task, model, sub, ctx.seed, k, options.batch_size))
+    progress.phase(f"task {task.name} {task.label}: scoring")
     completions = torch.stack(extra)
     if options.completions > 1:
         rows.append(Measurement("diversity", diversity(completions), "[0,1] rms", None, n=m,
@@ -216,8 +224,11 @@ def run_tasks(runner: Any, plans: list[Any], results: list[Any], task: Task, opt
         if plan is None or result.state == "failed":
             echo(f"[task {task.name}] {where}: skipped (the cell did not finish)")
             continue
+        progress = runner.cell_progress(plan)
         try:
-            cell_rows = run_task(plan, result.run_dir, task, ctx_args, options)
+            with progress.active():
+                cell_rows = run_task(plan, result.run_dir, task, ctx_args, options)
+            progress.done()
         except Exception as exc:  # a task failure never loses the cell's rows
             log.exception("task %s on %s failed", task.name, plan.run_id)
             echo(f"[task {task.name}] {where}: FAILED: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")

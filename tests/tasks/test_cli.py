@@ -46,6 +46,8 @@ def test_a_task_reuses_the_finished_cell(task_registry, tmp_path):
         second = CliRunner().invoke(main, args)
     assert second.exit_code == 0, second.output
     assert "[cached] pixelcnn" in second.output and "[task inpaint] pixelcnn" in second.output
+    # the task's phases are announced on the cell's progress (--no-progress keeps phase lines)
+    assert "[pixelcnn digits s0] task inpaint bottom-half: restoring (6 images)" in second.output, second.output
     assert "[task inpaint] independent on digits seed 0: not supported" in second.output
     assert (ckpt.stat().st_mtime_ns, ckpt.read_bytes()) == before
     (rows_path,) = tmp_path.glob("runs/pixelcnn-*/tasks/inpaint-bottom-half/rows.json")
