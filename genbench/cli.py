@@ -56,9 +56,10 @@ def main() -> None:
               "the grid's out, else reports]")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
 @click.option("--data-root", default=None, help="Where data-set files live (else each data set's default).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "auto"]), default=None,
-              help="Training-step and sampler dtype: auto = bf16 where the CPU/GPU has it natively; likelihoods "
-                   "stay fp32 (the precision config field).  [default: fp32]")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default=None,
+              help="Training-step and sampler dtype: auto = bf16 where the CPU/GPU has it natively, else fp16 "
+                   "(loss-scaled) on CUDA, else fp32; likelihoods stay fp32 (the precision config field).  "
+                   "[default: fp32]")
 @click.option("--threads", default="auto", show_default=True, metavar="N|auto",
               help="Intra-op CPU threads per cell (auto: OMP_NUM_THREADS, else the cores this process may use).")
 @click.option("--compile", "compile_nets", is_flag=True, help="torch.compile the models' networks (pays only for "
@@ -103,10 +104,14 @@ def main() -> None:
 @click.option("--sigma", type=float, default=None, help="Noise std of --task denoise, in [0,1] image units  [default: 0.2]")
 @click.option("--task-images", type=click.IntRange(min=2), default=100, show_default=True,
               help="Test images each --task restores.")
+@click.option("--task-set", "task_sets", multiple=True, metavar="KEY=VALUE",
+              help="An option of the --task's method for the models that take it (repeatable): resamplings=R, "
+                   "jump_length=J (RePaint: ddpm, vdm, ldm; default 10, 10), particles=K (pixelcnn).")
 @click.option("--debug", is_flag=True, help="Show tracebacks on the terminal (they are always in each cell's log.txt).")
 def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples, sets, out_dir, device, data_root,
         precision, threads, compile_nets, executor, address, extractors, inception_weights, loggers, json_out, no_report, no_progress, cell_timeout, checkpoint_every_steps, checkpoint_every_seconds,
-        debug, quiet, progress_every, checkpoint=None, task=None, mask=None, sigma=None, task_images=100) -> None:
+        debug, quiet, progress_every, checkpoint=None, task=None, mask=None, sigma=None, task_images=100,
+        task_sets=()) -> None:
     """Train, sample and score every (model x data set x seed) cell.
 
     Progress: bars on a terminal; off a terminal (``> log 2>&1``) a line per phase and a progress line every
@@ -158,7 +163,8 @@ def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples,
         validate_grid(plans, out_dir, cell_timeout=cell_timeout, **checkpoints)  # before anything is written
         from genbench.tasks.run import build_task
 
-        task_obj = build_task(registry, task, mask, sigma, [p.data.spec for p in plans])  # --task: checked here
+        task_obj = build_task(registry, task, mask, sigma, [p.data.spec for p in plans], task_sets,
+                              [p.model_cls for p in plans])  # --task: checked here
     except (UnknownNameError, ConfigError, DataError, PluginConflictError, TrackerError, ValueError) as exc:
         if debug:
             raise
@@ -183,12 +189,13 @@ def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples,
     else:
         with logs_above_bars(enabled=mode == "bars"):  # a warning is never glued to a bar
             results = run_local(runner, plans, on_result=show)
+    task_rows = []
     if task_obj is not None:  # the finished cells' checkpoints restore the task's test images
         from genbench.tasks.run import TaskOptions, run_tasks
 
-        run_tasks(runner, plans, results, task_obj, TaskOptions(n_images=task_images),
-                  echo=lambda line: echo(line, err=to_stderr))
-    _finish(results, registry, out_dir, data_root, json_out, no_report, to_stderr, quiet=quiet)
+        task_rows = run_tasks(runner, plans, results, task_obj, TaskOptions(n_images=task_images),
+                              echo=lambda line: echo(line, err=to_stderr))
+    _finish(results, registry, out_dir, data_root, json_out, no_report, to_stderr, quiet=quiet, task_rows=task_rows)
 
 
 def _grid_cells(registry, config_file: str | None, **flags) -> tuple[list, object]:
@@ -210,7 +217,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _finish(results, registry, out_dir: str, data_root: str | None, json_out: str | None, no_report: bool,
-            to_stderr: bool, quiet: bool = False) -> None:
+            to_stderr: bool, quiet: bool = False, task_rows: list | None = None) -> None:
     """After the cells: the leaderboards of what ran, the report, the JSON document, the exit code (``quiet``:
     no leaderboards, only warnings and the last line)."""
     from rich.console import Console
@@ -244,7 +251,7 @@ def _finish(results, registry, out_dir: str, data_root: str | None, json_out: st
                   "seed": r.spec.seed, "preset": r.spec.preset, "state": r.state, "error": r.error,
                   "seconds": r.seconds, "run_dir": str(r.run_dir) if r.run_dir else None} for r in results]
         write_json({"schema": SCHEMA_RUN, "out": str(out_dir), "report": str(report) if report else None,
-                    "cells": cells, "rows": rows}, json_out)
+                    "cells": cells, "rows": rows, "task_rows": task_rows or []}, json_out)
     if failed:
         sys.exit(1)
 

@@ -47,8 +47,8 @@ def check_runner_fields(config: ModelConfig) -> None:
         raise ConfigError(f"sampling_seeds must be at least 1, got {config.sampling_seeds}")
     if config.sample_every is not None and config.sample_every < 1:
         raise ConfigError(f"sample_every must be a positive number of steps or none, got {config.sample_every}")
-    if getattr(config, "precision", "fp32") not in ("fp32", "bf16", "auto"):
-        raise ConfigError(f"precision must be fp32, bf16 or auto (--precision), got {config.precision!r}")
+    if getattr(config, "precision", "fp32") not in ("fp32", "bf16", "fp16", "auto"):
+        raise ConfigError(f"precision must be fp32, bf16, fp16 or auto (--precision), got {config.precision!r}")
 
 
 def coerce(value: Any, annotation: Any, name: str) -> Any:

@@ -66,7 +66,13 @@ RUN_KEYS = {
     "report": "the index.html written after the run, or null (`--no-report`, or it could not be written)",
     "cells": "one object per cell of the grid, in grid order (keys below)",
     "rows": "the tidy rows of every done or skipped cell (the columns of rows.json); details and versions are JSON text",
+    "task_rows": "the rows of `--task` on every finished cell (`<run>/tasks/*/rows.json`): the columns of `rows` plus "
+                 "`task` (its name) and `mask` (the setting: mask, noise level or grey, then the `--task-set` options "
+                 "the model took); details record the method's options; empty without `--task`",
 }
+#: a ``task_rows`` entry: a tidy row and the task's two columns (``genbench.tasks.run.TASK_COLUMNS``)
+TASK_ROW_KEYS = {**ROW_KEYS, "task": "the task's name (`--task`)",
+                 "mask": "the setting: the mask, `sigma=S` or the grey rule, then `, KEY=VALUE` per `--task-set` option"}
 FID_ROW_KEYS = {
     "metric": "`fid`, `kid`, `precision`, `recall`, `density` or `coverage`",
     "value": "the number",

@@ -84,10 +84,10 @@ class ModelConfig:
     generators (rows carry ``sampling_seed`` 0, 1, ...; draw 0 is the one a single
     seed gives); ``sample_every`` (steps) draws ``n_samples`` per sampler setting
     during training and records FID, KID and precision/recall/density/coverage in
-    the run's curves (None: only after training).  ``precision`` ("fp32", "bf16" or "auto") is the dtype of
-    the training step and the sampler's network calls (``genbench.runner.precision``; likelihoods are always
-    evaluated in fp32); the runner stores the resolved value, and an fp32 config hashes as before the field
-    existed (``to_dict`` leaves it out), so earlier run ids stay valid.
+    the run's curves (None: only after training).  ``precision`` ("fp32", "bf16", "fp16" or "auto") is the dtype
+    of the training step and the sampler's network calls (``genbench.runner.precision``; likelihoods are always
+    evaluated in fp32; fp16 scales the loss, CUDA only); the runner stores the resolved value, and an fp32
+    config hashes as before the field existed (``to_dict`` leaves it out), so earlier run ids stay valid.
     """
 
     batch_size: int = 64

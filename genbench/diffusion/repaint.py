@@ -32,7 +32,7 @@ from torch import Tensor
 from .samplers import EpsFn, _randn
 from .schedule import Schedule, q_sample, q_step, reverse_step
 
-__all__ = ["mask_merge", "repaint_nfe", "repaint_sample", "repaint_schedule", "sdedit_denoise", "sdedit_start"]
+__all__ = ["Merge", "grey_merge", "mask_merge", "repaint_nfe", "repaint_sample", "repaint_schedule", "sdedit_denoise", "sdedit_start"]
 
 Merge = Callable[[Tensor, Tensor], Tensor]
 
@@ -79,6 +79,13 @@ def mask_merge(known: Tensor) -> Merge:
         m = known.to(a.device)
         return torch.where(m, a, b)
     return merge
+
+
+def grey_merge(known_part: Tensor, unknown: Tensor) -> Tensor:
+    """P a + (I - P) b with P the channel mean broadcast over the channels (dim 1): the orthogonal projection on
+    the grey axis (1, ..., 1)/sqrt(C) of each pixel, so RePaint with it keeps the channel mean of ``known_part``
+    (colourisation, ``genbench.tasks.builtin.Colourise``).  ``known_part`` may have one channel."""
+    return known_part.mean(1, keepdim=True) + unknown - unknown.mean(1, keepdim=True)
 
 
 @torch.no_grad()

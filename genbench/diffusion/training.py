@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genbench.nn.optim import optimiser_step as _optimiser_step
+
 from .schedule import Schedule, q_sample
 
 EpsNet = Callable[[Tensor, Tensor], Tensor]
@@ -38,11 +40,7 @@ def denoising_step(
 def optimiser_step(net: torch.nn.Module, opt: torch.optim.Optimizer, loss: Tensor, lr: float,
                    grad_clip: float) -> tuple[Tensor, Tensor]:
     """Back-propagate ``loss`` and take one step of ``opt`` at learning rate ``lr``, clipping the gradient norm at
-    ``grad_clip`` (0 = off).  Returns (loss, gradient norm before clipping; 0 without clipping), both detached."""
-    for group in opt.param_groups:
-        group["lr"] = lr
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), grad_clip) if grad_clip > 0 else torch.tensor(0.0)
-    opt.step()
-    return loss.detach(), gnorm.detach()
+    ``grad_clip`` (0 = off).  Returns (loss, gradient norm before clipping; 0 without clipping), both detached.
+    The shared ``genbench.nn.optim.optimiser_step``: loss-scaled in fp16 runs, the plain step otherwise."""
+    step = _optimiser_step(opt, loss, net.parameters(), grad_clip=grad_clip, lr=lr)
+    return step.loss, step.grad_norm

@@ -7,7 +7,6 @@ measured once per sampler setting (its sampling seed 0).
 """
 from __future__ import annotations
 
-import contextlib
 import time
 
 import torch
@@ -63,10 +62,10 @@ class SamplingSpeed(Metric):
 
 
 def run_precision(ctx: EvalContext):
-    """The autocast block the run's sampler ran in (``genbench.runner.precision``): bf16 or none."""
-    if getattr(getattr(ctx.model, "config", None), "precision", "fp32") == "bf16":
-        return torch.autocast(device_type=ctx.device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """The autocast block the run's sampler ran in (``genbench.runner.precision``): bf16, fp16 or none."""
+    from genbench.runner.precision import autocast
+
+    return autocast(getattr(getattr(ctx.model, "config", None), "precision", "fp32"), ctx.device)
 
 
 class TrainingCost(Metric):

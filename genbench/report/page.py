@@ -205,6 +205,10 @@ def render_page(p: PageInputs) -> str:
     for v in p.datasets:
         nav.append(f'<a href="#board-{slug(v.board.dataset)}">Leaderboard — {esc(v.board.dataset)}</a>')
         nav.append(f'<a href="#models-{slug(v.board.dataset)}">Models — {esc(v.board.dataset)}</a>')
+    if p.tasks_html:  # the task section (genbench.report.tasks) when the runs have task rows
+        from genbench.report.tasks import SECTION_ID, SECTION_TITLE
+
+        nav.append(f'<a href="#{SECTION_ID}">{esc(SECTION_TITLE)}</a>')
     nav.append('<a href="#failed">Failed cells</a><a href="#provenance">Provenance</a></nav>')
     summary = (f"{p.n_done} finished cell(s) on {len(p.datasets)} data set(s); {len(p.failed)} failed or unfinished."
                + (f" {p.hidden_tiny} run(s) of the tiny preset (smoke tests) are left out of the leaderboards; "

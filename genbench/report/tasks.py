@@ -16,7 +16,11 @@ import pandas as pd
 
 from genbench.report.htmltext import esc, img, slug
 
-__all__ = ["load_task_rows", "task_boards", "tasks_html", "tasks_markdown"]
+__all__ = ["SECTION_ID", "SECTION_TITLE", "load_task_rows", "task_boards", "tasks_html", "tasks_markdown"]
+
+#: the anchor of the task section (the page's nav links to it) and its title there
+SECTION_ID = "tasks"
+SECTION_TITLE = "Tasks"
 
 #: (metric, column title, format, higher is better)
 COLUMNS = [
@@ -105,7 +109,7 @@ def tasks_html(frame: pd.DataFrame) -> str:
     boards = task_boards(frame)
     if not boards:
         return ""
-    parts = ['<section id="tasks"><h2>Tasks: inpainting, outpainting, denoising, colourisation</h2>',
+    parts = [f'<section id="{SECTION_ID}"><h2>Tasks: inpainting, outpainting, denoising, colourisation</h2>',
              '<p class="muted small">Restorations of test images from each cell\'s checkpoint (no retraining). '
              "Class agreement: share of restorations the data set's classifier labels with the original's label; "
              "the truth row is the classifier's accuracy on the uncorrupted images. PSNR over the unknown / known "

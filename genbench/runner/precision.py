@@ -1,21 +1,28 @@
 """Arithmetic precision and CPU threads of a cell: which dtype autocast uses, and how many intra-op threads.
 
-``--precision fp32|bf16|auto`` (the ``precision`` config field) picks the dtype of the training step and of
-the sampler's network calls:
+``--precision fp32|bf16|fp16|auto`` (the ``precision`` config field) picks the dtype of the training step and
+of the sampler's network calls:
 
 - ``fp32``: no autocast (the default: quality at reduced precision is verified per family with
   ``bench/grids/precision_*_digits.toml`` before a family's default may change);
 - ``bf16``: ``torch.autocast(dtype=torch.bfloat16)`` around ``model.train_step`` and ``model.sample`` --
   matrix products and convolutions in bfloat16 (8-bit mantissa, fp32's exponent range, so no loss scaling is
   needed, Kalamkar et al. 2019), reductions, norms and the optimiser's update in fp32 (weights stay fp32);
-- ``auto``: bf16 where the hardware multiplies bf16 natively (a CPU with AVX512-BF16 or AMX, a CUDA device
-  with bf16 support), else fp32.  fp16 (for CUDA devices without bf16) would need loss scaling inside each
-  model's own backward/step, which the model interface does not expose, so ``auto`` falls back to fp32 there.
+- ``fp16``: ``torch.autocast(dtype=torch.float16)`` the same way, with dynamic loss scaling (Micikevicius et
+  al. 2018): fp16's 5-bit exponent underflows small gradients, so the loss is multiplied by a scale before the
+  backward pass, the gradients divided by it before clipping and the update, and a step whose gradients
+  overflow is skipped and the scale halved (``torch.amp.GradScaler``, one per optimiser; the models' shared
+  ``genbench.nn.optim.optimiser_step`` reads it from the ``loss_scaling`` block the runner opens, so plugins
+  need not know the precision).  CUDA only: on a CPU fp16 has no native arithmetic (bf16 has, where
+  ``auto`` finds it), so ``--precision fp16`` on a CPU is refused at planning, before any work;
+- ``auto``: bf16 where the hardware multiplies bf16 natively (a CPU with AVX512-BF16 or AMX, a CUDA device of
+  compute capability 8.0 or later), else fp16 on a CUDA device, else fp32.
 
 Likelihood evaluation (validation and test bits/dim, ``genbench.metrics.likelihood.nll_over``) always runs in
 fp32: it is never inside the autocast block and ``fp32_block`` switches autocast off around it, so a
-bits/dim is comparable between an fp32 and a bf16 run.  The precision actually used is recorded in every row
-(``precision`` column), as is the number of intra-op threads (``threads``).
+bits/dim is comparable between an fp32 and a bf16/fp16 run.  The precision actually used is recorded in every
+row (``precision`` column), as is the number of intra-op threads (``threads``); an fp16 run's curves also carry
+the loss scale and the number of skipped steps (``loss_scale``, ``skipped_steps``).
 """
 from __future__ import annotations
 
@@ -28,8 +35,10 @@ from typing import ContextManager
 
 import torch
 
-PRECISIONS = ("fp32", "bf16", "auto")
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+from genbench.nn.optim import LossScaling, loss_scaling
+
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -64,29 +73,51 @@ def cuda_has_bf16(device: torch.device) -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
 
 
-def resolve_precision(name: str | None, device: torch.device | str, *, cpu_bf16: bool | None = None) -> str:
-    """"fp32" or "bf16" for the requested ``name`` on ``device`` (``auto``: bf16 where native, else fp32).
+def resolve_precision(name: str | None, device: torch.device | str, *, cpu_bf16: bool | None = None,
+                      cuda_bf16: bool | None = None) -> str:
+    """"fp32", "bf16" or "fp16" for the requested ``name`` on ``device``.
 
-    ``cpu_bf16`` overrides the CPU detection (tests).  An unknown name is a ValueError naming the choices.
+    ``auto``: bf16 where native (CPU flags, CUDA capability >= 8.0), else fp16 on CUDA, else fp32.  ``fp16``
+    on anything but a CUDA device is a ValueError (one line, before any work).  ``cpu_bf16`` / ``cuda_bf16``
+    override the hardware detection (tests).  An unknown name is a ValueError naming the choices.
     """
     name = "fp32" if name is None else str(name).lower()
     if name not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
+    device = torch.device(device)
+    if name == "fp16" and device.type != "cuda":
+        raise ValueError(f"precision fp16 needs a CUDA device (fp16 with loss scaling), not {device.type}; "
+                         "on a CPU use --precision bf16 or auto")
     if name != "auto":
         return name
-    device = torch.device(device)
     if device.type == "cuda":
-        return "bf16" if cuda_has_bf16(device) else "fp32"
+        return "bf16" if (cuda_has_bf16(device) if cuda_bf16 is None else cuda_bf16) else "fp16"
     if device.type == "cpu":
         return "bf16" if (cpu_has_bf16() if cpu_bf16 is None else cpu_bf16) else "fp32"
     return "fp32"
 
 
 def autocast(precision: str, device: torch.device | str) -> ContextManager:
-    """The block a training step or a sampler call runs in: autocast to bf16, or nothing for fp32."""
+    """The block a training step or a sampler call runs in: autocast to bf16/fp16, or nothing for fp32."""
     if precision == "fp32":
         return nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=DTYPES[precision])
+
+
+def loss_scaling_for(precision: str, device: torch.device | str, model: object) -> LossScaling | None:
+    """The loss scaling an fp16 run's training steps use (a ``GradScaler`` per optimiser in
+    ``model.optimizers``), or None for fp32 and bf16 (no scaling: the optimiser step is the plain one)."""
+    if precision != "fp16":
+        return None
+    return LossScaling(device, getattr(model, "optimizers", None) or {})
+
+
+@contextmanager
+def training_block(precision: str, device: torch.device | str, scaling: LossScaling | None) -> Iterator[None]:
+    """What ``model.train_step`` runs in: ``autocast`` and, for fp16, the ``loss_scaling`` that
+    ``genbench.nn.optim.optimiser_step`` reads."""
+    with autocast(precision, device), loss_scaling(scaling):
+        yield
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from genbench.metrics.likelihood import nll_over, summarise
 from genbench.model import GenerativeModel, ModelConfig
 from genbench.progress import Progress, muted, resolve_mode
 from genbench.runner.device import capture_rng, preserved_rng, restore_rng
-from genbench.runner.precision import autocast, fp32_block
+from genbench.runner.precision import fp32_block, loss_scaling_for, training_block
 
 log = logging.getLogger("genbench")
 
@@ -34,6 +34,7 @@ CHECKPOINT_EVERY_STEPS = 500
 CHECKPOINT_EVERY_SECONDS = 60.0
 RESUME_FROM = ("last", "previous", "best")  # every checkpoint a run may resume from
 CURVE_EVERY_STEPS = 10
+MIN_LOSS_SCALE = 2.0 ** -16  # an fp16 run whose loss scale falls below this overflows at every step: diverged
 
 SampleScorer = Callable[[], dict[str, float]]
 #: called with (step, values) for every curve point (losses, validation bits/dim, sample scores): the trackers
@@ -74,6 +75,8 @@ class Trainer:
         self.steps_trained = 0
         self.val_seconds = 0.0
         self.sample_seconds = 0.0
+        # fp16: a GradScaler per optimiser, read by genbench.nn.optim.optimiser_step (None for fp32 / bf16)
+        self.loss_scaling = loss_scaling_for(getattr(config, "precision", "fp32"), device, model)
 
     # the batch order is a function of (seed, epoch) so a resumed run sees the same batches
     def batch(self, step: int, x: torch.Tensor) -> torch.Tensor:
@@ -112,6 +115,8 @@ class Trainer:
         path = self.ckpt_dir / f"{name}.pt"
         blob = {"model": self.model.state_dict(), "seconds": self.seconds, "best_val": self.best_val,
                 "best_val_stderr": self.best_val_stderr, "best_step": self.best_step, "rng": capture_rng()}
+        if self.loss_scaling is not None:  # fp16: the scales, so a resumed run does not re-learn them
+            blob["loss_scaling"] = self.loss_scaling.state_dict()
         blob["identity"] = {"model": self.model.name, "data": self.data.spec.to_dict()}  # for genbench run --checkpoint
         if name == "last" and path.exists():
             os.replace(path, self.ckpt_dir / "previous.pt")  # a second good checkpoint, should the newest be damaged
@@ -164,6 +169,8 @@ class Trainer:
         self.seconds = float(blob["seconds"])
         self.best_val, self.best_step = blob["best_val"], blob["best_step"]
         self.best_val_stderr = float(blob.get("best_val_stderr", float("nan")))  # absent before 0.3
+        if self.loss_scaling is not None and "loss_scaling" in blob:
+            self.loss_scaling.load_state_dict(blob["loss_scaling"])
         if "rng" in blob:
             skipped = restore_rng(blob["rng"])
             if skipped:
@@ -204,9 +211,16 @@ class Trainer:
         while not self.done():
             t0 = time.perf_counter()
             x = self.batch(self.model.step, x_train).to(self.device)
-            with autocast(c.precision, self.device):  # bf16 runs: the step's products in bf16, weights in fp32
+            # bf16/fp16 runs: the step's products at reduced precision, weights in fp32; fp16 scales the loss
+            with training_block(c.precision, self.device, self.loss_scaling):
                 losses = self.model.train_step(x)
             self.model.step += 1
+            if self.loss_scaling is not None:
+                losses = {**losses, **self.loss_scaling.stats()}
+                if 0 < losses["loss_scale"] < MIN_LOSS_SCALE:
+                    self.save("diverged")
+                    raise DivergenceError(f"{self.model.name} diverged at step {self.model.step}: fp16 gradients "
+                                          f"overflow at every step (loss scale {losses['loss_scale']:.3g})")
             bad = {k: v for k, v in losses.items() if not math.isfinite(float(v))}
             if bad:
                 self.save("diverged")

@@ -54,7 +54,11 @@ class Task(abc.ABC):
     uses_mask: ClassVar[bool] = True
     default_mask: ClassVar[str | None] = "center"
 
+    #: method options for the models (``--task-set``: ``genbench.tasks.options``), checked by ``build_task``
+    options: dict[str, int]
+
     def __init__(self, mask: str | MaskSpec | None = None, sigma: float = 0.2) -> None:
+        self.options = {}
         if mask is not None and not self.uses_mask:
             raise TaskError(f"--task {self.name} takes no --mask (got {mask!r}); drop it")
         text = mask if mask is not None else self.default_mask
@@ -67,6 +71,18 @@ class Task(abc.ABC):
     def label(self) -> str:
         """The setting in rows and tables: the mask for completion tasks, sigma for denoising."""
         return self.mask.label if self.mask is not None else ""
+
+    def setting(self, taken: dict[str, int] | None = None) -> str:
+        """The rows' setting (``mask`` field, the task's folder): the label, then the ``--task-set`` options the
+        model took (``taken``), e.g. ``bottom-half, jump_length=5, resamplings=3``; the label alone without."""
+        extra = ", ".join(f"{k}={v}" for k, v in sorted((taken or {}).items()))
+        return ", ".join(p for p in (self.label, extra) if p)
+
+    def details(self, model: GenerativeModel, corrupted: Corrupted) -> dict[str, Any]:
+        """What the model's method says about this restoration (its ``restoration_details(known)``: the options
+        used, defaults included, and the method), for the rows' details; {} when it says nothing."""
+        fn = getattr(model, "restoration_details", None)
+        return dict(fn(self.capability, corrupted.known)) if callable(fn) else {}
 
     def check_data(self, spec: DataSpec) -> None:
         """Raise TaskError (one line) when the task cannot run on data of this shape."""

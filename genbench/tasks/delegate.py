@@ -8,7 +8,10 @@ defines, for each declared capability::
     denoise(model, y, sigma, generator) -> Tensor            denoise_nfe(model, sigma) -> int | None
     colourise(model, grey, generator) -> Tensor              colourise_nfe(model) -> int | None
 
-An ``*_nfe`` function it leaves out means "not counted" (no NFE row).
+An ``*_nfe`` function it leaves out means "not counted" (no NFE row).  Optionally, ``TASK_OPTIONS`` (a dict of
+``genbench.tasks.options.TaskOption``: what ``--task-set`` may set; the values arrive in the model's
+``restoration_options``, read with ``genbench.tasks.options.option``) and ``details(model, capability, known_mask)
+-> dict`` (what the rows' details record: the options used, defaults included).
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ class RestorationModule:
 
     #: import path of the plugin's module with the functions above (its completion.py)
     restoration_module: ClassVar[str] = ""
+    #: ``--task-set`` values for the module's functions (``genbench.tasks.options.apply_task_options``)
+    restoration_options: dict[str, int] = {}
 
     def _restoration(self) -> ModuleType:
         if not self.restoration_module:
@@ -52,3 +57,8 @@ class RestorationModule:
 
     def colourise_nfe(self) -> int | None:
         return self._count("colourise_nfe")
+
+    def restoration_details(self, capability: str, known_mask: Tensor) -> dict[str, Any]:
+        """The module's ``details(model, capability, known_mask)`` for the rows, or {}."""
+        fn = getattr(self._restoration(), "details", None)
+        return {} if fn is None else dict(fn(self, capability, known_mask))

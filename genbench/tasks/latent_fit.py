@@ -10,15 +10,24 @@ sigma itself for denoising), p(z) the model's prior (N(0, I) by default: 0.5 ||z
 (``STEPS`` = 200 iterations, learning rate ``LR`` = 0.05) from ``restarts`` starting points per image, keeping
 the lowest objective; the restoration is g(z*) with the known sub-pixels put back exactly.  Different starting
 points (drawn from the caller's generator) give different completions.
+
+A family plugs in with a ``setup(model, target, known, generator) -> FitProblem`` (its decoder, its starting
+points, its prior, its restarts) and thin ``complete`` / ``denoise`` / ``*_nfe`` wrappers around
+:func:`complete_by_fit`, :func:`denoise_by_fit` and :func:`fit_nfe` in its plugin's completion module (the
+VAE's and the GAN's do).
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
-__all__ = ["COMPLETION_NOISE", "LR", "STEPS", "fit_latents", "restore_by_fit"]
+__all__ = ["COMPLETION_NOISE", "LR", "STEPS", "FitProblem", "complete_by_fit", "denoise_by_fit", "fit_latents",
+           "fit_nfe", "frozen", "restore_by_fit"]
 
 COMPLETION_NOISE = 0.1
 STEPS = 200
@@ -68,3 +77,66 @@ def restore_by_fit(decode: Callable[[Tensor], Tensor], draw_z0: Callable[[int], 
     if not keep_known:
         return best_x.clamp(0, 1)
     return torch.where(known.expand_as(target), target, best_x).clamp(0, 1)
+
+
+@dataclass
+class FitProblem:
+    """One family's latent fit for a batch: ``decode`` z -> image in [0, 1], ``draw(n)`` n starting points (from
+    the caller's generator), ``prior_nll`` -log p(z) per row up to a constant, ``restarts`` starts per image,
+    ``freeze`` the networks to hold in eval mode without parameter gradients during the fit (:func:`frozen`)."""
+
+    decode: Callable[[Tensor], Tensor]
+    draw: Callable[[int], Tensor]
+    prior_nll: Callable[[Tensor], Tensor] = standard_normal_nll
+    restarts: int = 1
+    freeze: tuple[torch.nn.Module, ...] = ()
+
+
+#: (model, target on the model's device, known mask on the device, generator) -> FitProblem
+Setup = Callable[[Any, Tensor, Tensor, torch.Generator], FitProblem]
+
+
+@contextmanager
+def frozen(*modules: torch.nn.Module) -> Iterator[None]:
+    """``modules`` in eval mode with no parameter requiring grad (the fit differentiates z only); restored after."""
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.train(False)
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+
+
+def _fit(setup: Setup, model: Any, target: Tensor, known: Tensor, noise: float, generator: torch.Generator | None,
+         keep_known: bool) -> Tensor:
+    target = target.to(model.device)
+    known = known.to(torch.bool).to(model.device)
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    problem = setup(model, target, known, gen)
+    with frozen(*problem.freeze):
+        return restore_by_fit(problem.decode, problem.draw, target, known, noise, restarts=problem.restarts,
+                              prior_nll=problem.prior_nll, keep_known=keep_known)
+
+
+def complete_by_fit(setup: Setup, model: Any, x: Tensor, known: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Completion: MAP z against the known sub-pixels of ``x`` with s = ``COMPLETION_NOISE``, known put back."""
+    return _fit(setup, model, x, known, COMPLETION_NOISE, generator, keep_known=True)
+
+
+def denoise_by_fit(setup: Setup, model: Any, y: Tensor, sigma: float, generator: torch.Generator | None) -> Tensor:
+    """Denoising: MAP z against every sub-pixel of ``y`` = x + sigma n with s = sigma; nothing is put back."""
+    known = torch.ones(len(y), 1, *y.shape[2:], dtype=torch.bool)
+    return _fit(setup, model, y, known, sigma, generator, keep_known=False)
+
+
+def fit_nfe(restarts: int = 1) -> int:
+    """Decoder passes per image: one per Adam step (forward and backward counted as one) per start, + 1 decode."""
+    return restarts * (STEPS + 1)

@@ -2,7 +2,9 @@
 
 The checkpoint is the one the cell's samples came from: ``checkpoints/best.pt`` (validation-selected, models
 with a likelihood) if present, else ``checkpoints/last.pt``.  Rows are the cell's tidy rows (``results.py``)
-plus ``task`` and ``mask`` fields, written to ``<run>/tasks/<task>-<setting>/rows.json`` beside a before/after
+plus ``task`` and ``mask`` fields (``mask`` is the setting: the mask, noise level or grey rule, then the
+``--task-set`` options the model took, ``genbench.tasks.options``; the details record the method and its options,
+defaults included), written to ``<run>/tasks/<task>-<setting>/rows.json`` beside a before/after
 grid (``grid.png``: input with the unknown region in red, completions, truth).  Restorations are quantised to
 the data's levels once, as samples are.  Seeds: the corruption from (cell seed, task, setting), completion k
 from (cell seed, task, setting, k): a rerun writes the same rows.
@@ -16,7 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
@@ -29,10 +31,11 @@ from genbench.progress import current as current_progress
 from genbench.results import measurement_row
 from genbench.tasks.base import Corrupted, Task, task_seed
 from genbench.tasks.metrics import class_agreement, diversity, error_rows
+from genbench.tasks.options import apply_task_options, check_task_sets, parse_task_sets
 
 log = logging.getLogger("genbench")
 
-__all__ = ["TaskOptions", "evaluate_task", "load_trained", "run_task", "task_rows"]
+__all__ = ["TASK_COLUMNS", "TaskOptions", "build_task", "evaluate_task", "load_trained", "run_task", "task_rows"]
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,12 @@ def evaluate_task(model: GenerativeModel, task: Task, ctx: EvalContext,
     n = min(options.n_images, len(data.test))
     truth = data.unit("test")[:n]
     corrupted = task.corrupt(truth, ctx.seed)
-    base = {"task": task.name, "setting": task.label, **corrupted.params}
+    taken = apply_task_options(model, task.options, task.capability)  # --task-set values this model takes
+    base = {"task": task.name, "setting": task.setting(taken), **corrupted.params}
     reason = task.unsupported(model, corrupted)
     if reason is not None:
         return [Measurement("supported", 0.0, "", None, n=0, details={**base, "reason": reason})], {}
+    base.update(task.details(model, corrupted))  # e.g. RePaint's r and j, the PixelCNN's method
     progress = current_progress()
     progress.phase(f"task {task.name} {task.label}: restoring", total=n, unit="image")
     t0 = time.perf_counter()
@@ -140,13 +145,19 @@ def evaluate_task(model: GenerativeModel, task: Task, ctx: EvalContext,
     return rows, {"observed": observed, "known": corrupted.known[:m], "completions": completions, "truth": truth[:m]}
 
 
-def task_rows(measurements: list[Measurement], cell: dict[str, Any], task: Task) -> list[dict[str, Any]]:
-    """Tidy rows (``results.measurement_row``) with the task's name and setting (``task``, ``mask``) added."""
+#: the columns a task row has besides the tidy rows' (``results.COLUMNS``)
+TASK_COLUMNS = ["task", "mask"]
+
+
+def task_rows(measurements: list[Measurement], cell: dict[str, Any], task: Task,
+              setting: str | None = None) -> list[dict[str, Any]]:
+    """Tidy rows (``results.measurement_row``) with the task's name and setting (``task``, ``mask``: the label,
+    or ``setting`` when given, i.e. with the ``--task-set`` options the model took) added."""
     rows = []
     for m in measurements:
         row = measurement_row(m, cell)
         row["task"] = task.name
-        row["mask"] = task.label
+        row["mask"] = task.label if setting is None else setting
         rows.append(row)
     return rows
 
@@ -180,13 +191,14 @@ def run_task(plan: Any, run_dir: Path, task: Task, ctx_args: dict[str, Any],
     task.check_data(plan.data.spec)
     model = load_trained(plan.model_cls, plan.config, plan.data.spec, run_dir, ctx_args["device"])
     ctx = EvalContext(model=model, data=plan.data, samples=[], seed=spec.seed, **ctx_args)
+    setting = task.setting(apply_task_options(model, task.options, task.capability))
     measurements, grid = evaluate_task(model, task, ctx, options)
     cell = {"run_id": plan.run_id, "model": spec.model, "role": plan.model_cls.role, "dataset": spec.dataset,
             "seed": spec.seed, "preset": spec.preset, "split": plan.data.split_id, "config_hash": plan.config_hash,
             "device": str(ctx.device), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": plan.versions}
-    rows = task_rows(measurements, cell, task)
-    folder = run_dir / "tasks" / safe_name(f"{task.name}-{task.label}" if task.label else task.name)
+    rows = task_rows(measurements, cell, task, setting)
+    folder = run_dir / "tasks" / safe_name(f"{task.name}-{setting}" if setting else task.name)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "rows.json", rows)
     if grid:
@@ -194,20 +206,23 @@ def run_task(plan: Any, run_dir: Path, task: Task, ctx_args: dict[str, Any],
     return rows
 
 
-def build_task(registry: Any, name: str | None, mask: str | None, sigma: float | None, specs: list[Any]) -> Task | None:
-    """The task ``genbench run --task NAME [--mask M] [--sigma S]`` asks for, checked against every planned data
-    set before any work starts (one-line errors: unknown names with did-you-mean, bad masks, colourise on grey
-    data); None without ``--task``."""
-    if name is None:
-        if mask is not None or sigma is not None:
-            from genbench.tasks.base import TaskError
+def build_task(registry: Any, name: str | None, mask: str | None, sigma: float | None, specs: list[Any],
+               task_sets: Sequence[str] = (), model_classes: Sequence[type] = ()) -> Task | None:
+    """The task ``genbench run --task NAME [--mask M] [--sigma S] [--task-set KEY=VALUE ...]`` asks for, checked
+    against every planned data set and model class before any work starts (one-line errors: unknown names with
+    did-you-mean, bad masks, colourise on grey data, options no model takes or out of range:
+    ``genbench.tasks.options``); None without ``--task``."""
+    from genbench.tasks.base import TaskError
 
-            raise TaskError("--mask and --sigma go with --task (e.g. --task inpaint --mask bottom-half)")
+    if name is None:
+        if mask is not None or sigma is not None or task_sets:
+            raise TaskError("--mask, --sigma and --task-set go with --task (e.g. --task inpaint --mask bottom-half)")
         return None
     cls = registry.tasks.get(name)  # UnknownNameError with did-you-mean
     task = cls(mask=mask, **({} if sigma is None else {"sigma": sigma}))
     for spec in specs:
         task.check_data(spec)
+    task.options = check_task_sets(parse_task_sets(task_sets), task.name, task.capability, model_classes)
     return task
 
 

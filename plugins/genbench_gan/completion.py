@@ -3,51 +3,35 @@ N(0, I) prior against the known pixels of the (EMA) generator's image, best of `
 from the caller's generator, ``latent_fit.STEPS`` Adam steps each; denoising fits every pixel with s = sigma."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
-from genbench.tasks import latent_fit
-from genbench.tasks.latent_fit import COMPLETION_NOISE, restore_by_fit
+from genbench.tasks.latent_fit import FitProblem, complete_by_fit, denoise_by_fit, fit_nfe
 
 RESTARTS = 4
 
 
-def _restore(model, target: Tensor, known: Tensor, noise: float, generator: torch.Generator | None,
-             keep_known: bool = True) -> Tensor:
-    target = target.to(model.device)
-    known = known.to(torch.bool).to(model.device)
-    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+def setup(model, target: Tensor, known: Tensor, generator: torch.Generator) -> FitProblem:
+    """Starts z ~ N(0, I) from the caller's generator, decoded by the sampling (EMA) generator into [0, 1]."""
     net = model.sampling_network()
-    net.train(False)
-    flags = [p.requires_grad for p in net.parameters()]
-    for p in net.parameters():
-        p.requires_grad_(False)
-    try:
-        return restore_by_fit(lambda z: (net(z) + 1) / 2,
-                              lambda n: torch.randn(n, model.config.latent_dim, generator=gen).to(model.device),
-                              target, known, noise, restarts=RESTARTS, keep_known=keep_known)
-    finally:
-        for p, flag in zip(net.parameters(), flags):
-            p.requires_grad_(flag)
+    draw: Callable[[int], Tensor] = lambda n: torch.randn(n, model.config.latent_dim,  # noqa: E731
+                                                         generator=generator).to(model.device)
+    return FitProblem(decode=lambda z: (net(z) + 1) / 2, draw=draw, restarts=RESTARTS, freeze=(net,))
 
 
 def complete(model, x: Tensor, known: Tensor, generator: torch.Generator | None) -> Tensor:
-    return _restore(model, x, known, COMPLETION_NOISE, generator)
+    return complete_by_fit(setup, model, x, known, generator)
 
 
 def denoise(model, y: Tensor, sigma: float, generator: torch.Generator | None) -> Tensor:
-    known = torch.ones(len(y), 1, *y.shape[2:], dtype=torch.bool)
-    return _restore(model, y, known, sigma, generator, keep_known=False)
-
-
-def nfe() -> int:
-    """Generator passes per image: one per Adam step per start, + 1 decode per start."""
-    return RESTARTS * (latent_fit.STEPS + 1)
+    return denoise_by_fit(setup, model, y, sigma, generator)
 
 
 def completion_nfe(model, known_mask: Tensor | None = None) -> int:
-    return nfe()
+    return fit_nfe(RESTARTS)
 
 
 def denoise_nfe(model, sigma: float) -> int:
-    return nfe()
+    return fit_nfe(RESTARTS)

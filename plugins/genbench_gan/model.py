@@ -39,6 +39,7 @@ from torch import Tensor
 from genbench import DataSpec, GenerativeModel, ModelConfig
 from genbench.tasks.delegate import RestorationModule
 from genbench.nn.ema import averaged_copy, ema_decay, ema_update
+from genbench.nn.optim import optimiser_step
 from genbench_gan.batchnorm import recalibrate_batchnorm
 from genbench_gan.losses import get_losses
 from genbench_gan.networks import Discriminator, Generator
@@ -94,9 +95,11 @@ class GAN(RestorationModule, GenerativeModel):
         self.networks = {"generator": self.generator, "discriminator": self.discriminator}
         self.averaged = {"g_ema": self.g_ema}
         betas = (config.beta1, config.beta2)
+        # foreach: one fused update over all tensors (bit-identical to the per-tensor loop, faster on a CPU)
         self.optimizers = {
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas),
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=betas, foreach=True),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=betas,
+                                              foreach=True),
         }
         self.ema_updates = 0
         self._calibrated_at: int | None = None  # ema_updates at which g_ema's BatchNorm stats were estimated
@@ -120,18 +123,14 @@ class GAN(RestorationModule, GenerativeModel):
             loss_d = self.d_loss_fn(d_real, d_fake)
             if not torch.isfinite(loss_d):
                 return self._report(loss_d, torch.tensor(math.nan), d_real, d_fake)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
+            optimiser_step(opt_d, loss_d)  # loss-scaled in fp16 runs, one scaler per optimiser (genbench.nn.optim)
 
         d.requires_grad_(False)  # G step: gradients flow through D to G only
         loss_g = self.g_loss_fn(d(g(self._latents(n))))
         if not torch.isfinite(loss_g):
             d.requires_grad_(True)
             return self._report(loss_d, loss_g, d_real, d_fake)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        optimiser_step(opt_g, loss_g)
         d.requires_grad_(True)
 
         ema_update(self.g_ema, g, ema_decay(self.ema_updates, self.config.ema_decay))

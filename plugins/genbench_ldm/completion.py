@@ -10,17 +10,39 @@ PSNR cannot see and the class agreement and FID can.
 Denoising: encode the noisy image; the latent noise level matching pixel noise sigma is not known in closed form
 (the encoder is non-linear), so SDEdit starts where sqrt(1 - abar_t)/sqrt(abar_t) reaches s sigma_u, with sigma_u
 the std of s E(x + sigma n) - s E(x) measured on the batch itself with a second noise draw (stated estimate).
+Colourisation is not offered: RePaint's known-part replacement needs the constraint to be an orthogonal
+projection of the diffused variable, and the grey (channel-mean) image is a linear function of the pixels, not
+of the latent (the decoder is non-linear), so no latent-space replacement imposes it; the pixel-space
+consistency step alone would be a projection of a sample that ignored the grey image, not a draw of p(x | grey).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from genbench.diffusion.repaint import repaint_nfe, repaint_sample, sdedit_denoise
+from genbench.tasks.options import REPAINT_OPTIONS, option
 
 RESAMPLINGS = 10
 JUMP_LENGTH = 10
+TASK_OPTIONS = {k: dataclasses.replace(v, capabilities=frozenset({"complete"}))  # no colourisation here
+                for k, v in REPAINT_OPTIONS.items()}
+
+
+def repaint_settings(model) -> tuple[int, int]:
+    """(r, j): the ``--task-set`` values the model was given, else ``RESAMPLINGS`` and ``JUMP_LENGTH``."""
+    return option(model, "resamplings", RESAMPLINGS), option(model, "jump_length", JUMP_LENGTH)
+
+
+def details(model, capability: str, known_mask: Tensor | None = None) -> dict[str, object]:
+    """What the task rows record: RePaint's r and j in latent space for completion (SDEdit has none)."""
+    if capability == "denoise":
+        return {"method": "SDEdit (latent)"}
+    r, j = repaint_settings(model)
+    return {"method": "RePaint (latent) + pixel consistency", "resamplings": r, "jump_length": j}
 
 
 def _encode(model, x: Tensor) -> Tensor:
@@ -47,14 +69,16 @@ def complete(model, x: Tensor, known: Tensor, generator: torch.Generator | None)
     u_obs = _encode(model, x_obs)
     mask = latent_known(model, known).to(model.device)
     clip = model.latent_bound if c.clip_latents else None
-    u, _ = repaint_sample(model.eps_var_fn, model.schedule, u_obs, mask, jump_length=JUMP_LENGTH,
-                          resamplings=RESAMPLINGS, generator=generator, variance=c.variance, clip_x0=clip)
+    r, j = repaint_settings(model)
+    u, _ = repaint_sample(model.eps_var_fn, model.schedule, u_obs, mask, jump_length=j,
+                          resamplings=r, generator=generator, variance=c.variance, clip_x0=clip)
     image = model.decode(u, generator).clamp(0, 1)
     return torch.where(known.expand_as(x).to(model.device), x.to(model.device), image)
 
 
 def completion_nfe(model, known_mask: Tensor | None = None) -> int:
-    return repaint_nfe(model.config.T, JUMP_LENGTH, RESAMPLINGS) + 1
+    r, j = repaint_settings(model)
+    return repaint_nfe(model.config.T, j, r) + 1
 
 
 def _latent_sigma(model, y: Tensor, sigma: float, generator: torch.Generator | None) -> float:

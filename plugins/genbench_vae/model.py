@@ -39,6 +39,7 @@ from torch import Tensor
 from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
 from genbench.tasks.delegate import RestorationModule
 from genbench.nn.discrete import DiscreteLikelihood, make_likelihood
+from genbench.nn.optim import optimiser_step
 from genbench.nn.seeding import content_generator
 
 from .bounds import elbo_terms, iwae_bound, reparameterise
@@ -111,7 +112,9 @@ class VAE(RestorationModule, GenerativeModel):
         prior = make_prior(config.prior, config.latent_dim, config.prior_components).to(self.device)
         self.networks = {"encoder": enc, "decoder": dec, "prior": prior}
         params = [p for net in self.networks.values() for p in net.parameters()]
-        self.optimizers = {"adam": torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)}
+        # foreach: one fused update over all tensors (bit-identical to the per-tensor loop, faster on a CPU)
+        self.optimizers = {"adam": torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
+                                                     foreach=True)}
 
     # ------------------------------------------------------------------ pieces
     @property
@@ -199,13 +202,9 @@ class VAE(RestorationModule, GenerativeModel):
         beta = self.kl_weight()
         dims = self.data.dims
         loss = -(recon - beta * kl).mean() / dims
-        opt = self.optimizers["adam"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.grad_clip:
-            params = [p for net in self.networks.values() for p in net.parameters()]
-            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-        opt.step()
+        # backward, clipping of every network's gradient (the optimiser's parameters), step (loss-scaled in fp16
+        # runs): genbench.nn.optim
+        optimiser_step(self.optimizers["adam"], loss, grad_clip=self.config.grad_clip or 0.0)
         neg_elbo = float(-(recon - kl).detach().mean()) / dims
         return {"loss": float(loss.detach()), "neg_elbo_nats_per_dim": neg_elbo, "kl_nats": float(kl.detach().mean()), "beta": beta}
 

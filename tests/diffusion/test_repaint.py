@@ -84,3 +84,18 @@ def test_sdedit_with_a_perfect_denoiser_samples_the_posterior():
     emp = torch.bincount(idx[:, 0] * 3 + idx[:, 1], minlength=9).double() / n
     tv = float((emp - post).abs().sum() / 2)
     assert tv < 0.04, (tv, emp, post)
+
+
+def test_grey_merge_is_the_orthogonal_projection_on_the_grey_axis():
+    """Colourisation's merge P a + (I - P) b (P: channel mean broadcast): keeps a's grey and b's colour."""
+    from genbench.diffusion.repaint import grey_merge
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 3, 4, 4, generator=gen), torch.randn(2, 3, 4, 4, generator=gen)
+    m = grey_merge(a, b)
+    assert torch.allclose(m.mean(1, keepdim=True), a.mean(1, keepdim=True), atol=1e-6)
+    assert torch.allclose(m - m.mean(1, keepdim=True), b - b.mean(1, keepdim=True), atol=1e-6)
+    assert torch.allclose(grey_merge(a, a), a, atol=1e-6) and torch.allclose(grey_merge(m, b), m, atol=1e-6)
+    assert torch.allclose(grey_merge(a.mean(1, keepdim=True), b), m, atol=1e-6)  # a grey image as the known part
+    # orthogonal: the grey part and the colour part are perpendicular per pixel
+    assert float((m.mean(1, keepdim=True).expand_as(m) * (m - m.mean(1, keepdim=True))).sum(1).abs().max()) < 1e-5

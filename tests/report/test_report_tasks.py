@@ -41,3 +41,25 @@ def test_leaderboard_orders_by_class_agreement_and_says_not_supported(tmp_path):
 
 def test_no_task_rows_no_section():
     assert tasks_html(pd.DataFrame()) == "" and tasks_markdown(pd.DataFrame()) == ""
+
+
+def _page(tasks_section: str) -> str:
+    from genbench.report.page import PageInputs, render_page
+
+    return render_page(PageInputs(datasets=[], failed=[], runs=[], commands=[], versions=[], extractors=[], data=[],
+                                  report_command="genbench report", generated="now", tasks_html=tasks_section))
+
+
+def _nav(page: str) -> str:
+    return page[page.index("<nav"):page.index("</nav>")]
+
+
+def test_the_nav_links_to_the_task_section_when_there_is_one(tmp_path):
+    from genbench.report.tasks import SECTION_ID
+
+    frame = pd.DataFrame(rows("a", 0, {"class_agreement": 0.7}))
+    section = tasks_html(frame)
+    page = _page(section)
+    assert f'<a href="#{SECTION_ID}">Tasks</a>' in _nav(page)
+    assert f'<section id="{SECTION_ID}">' in page  # the link has its target
+    assert "#tasks" not in _nav(_page(""))  # no task rows: no section, no link

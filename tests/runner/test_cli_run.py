@@ -86,7 +86,7 @@ def test_a_runs_config_json_repeats_its_grid_with_the_same_run_ids(process_regis
     (["--log", "tensorbord"], "did you mean 'tensorboard'?"),
     (["--datasets", "digits,digits"], "--datasets names something twice"),
     (["--threads", "0"], "--threads must be a positive number or auto, got '0'"),
-    (["--set", "precision=half"], "precision must be fp32, bf16 or auto"),
+    (["--set", "precision=half"], "precision must be fp32, bf16, fp16 or auto"),
 ])
 def test_bad_flags_are_one_line_errors_before_any_work(process_registry, tmp_path, args, message):
     res = CliRunner().invoke(main, ["run", "--models", "independent", "--out", str(tmp_path / "out"), *args, *FAST])

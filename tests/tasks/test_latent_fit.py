@@ -29,3 +29,43 @@ def test_restore_keeps_known_pixels_unless_told_not_to():
     assert torch.equal(out[known], y[known])
     free = restore_by_fit(lambda z: z @ A.T, lambda n: torch.zeros(n, 4), y, known, 0.1, steps=5, keep_known=False)
     assert not torch.equal(free[known], y[known])  # 5 Adam steps from 0 have not reached y
+
+
+def test_complete_and_denoise_by_fit_share_one_setup():
+    """The VAE's and GAN's wrappers are this: a setup (decoder, starts, prior, restarts, frozen nets)."""
+    from types import SimpleNamespace
+
+    from genbench.tasks.latent_fit import FitProblem, complete_by_fit, denoise_by_fit
+
+    net = torch.nn.Linear(4, 4, bias=False)
+    net.weight.data = torch.eye(4)
+    net.train(True)
+    seen = []
+
+    def setup(model, target, known, generator):
+        seen.append((target.shape, known.dtype))
+        return FitProblem(decode=lambda z: net(z).view(target.shape), draw=lambda n: torch.zeros(n, 4), restarts=2,
+                          freeze=(net,))
+
+    model = SimpleNamespace(device=torch.device("cpu"))
+    y = torch.tensor([[0.2, 0.4, 0.6, 0.8]])
+    known = torch.tensor([[True, False, True, False]])
+    out = complete_by_fit(setup, model, y, known, None)
+    assert torch.equal(out[known], y[known])
+    assert net.training and net.weight.requires_grad and net.weight.grad is None  # restored, untouched
+    noisy = denoise_by_fit(setup, model, y.view(1, 1, 1, 4), 0.5, torch.Generator().manual_seed(0))
+    assert noisy.shape == (1, 1, 1, 4) and seen[-1][1] == torch.bool
+
+
+def test_the_vae_and_gan_wrappers_import_no_other_plugin():
+    import ast
+    import inspect
+
+    import genbench_gan.completion as gan
+    import genbench_vae.completion as vae
+
+    for module in (gan, vae):
+        tree = ast.parse(inspect.getsource(module))
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+        assert not [n for n in names if n.startswith("genbench_")], (module.__name__, names)

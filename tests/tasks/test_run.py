@@ -116,18 +116,25 @@ def test_models_without_the_capability_are_reported_not_crashed(digits, registry
     assert "no complete()" in rows[0].details["reason"]
 
 
-def test_pixelcnn_supports_only_raster_prefix_masks(digits, registry, tmp_path):
+def test_pixelcnn_rows_say_which_completion_method_ran(digits, registry, tmp_path):
     from genbench.config import resolve_config
     from genbench_pixelcnn import PixelCNN
 
     model = PixelCNN(resolve_config(PixelCNN, "tiny", digits.spec, {}), digits.spec)
     ctx = stub_context(model, digits, registry, tmp_path)
-    rows, _ = evaluate_task(model, Inpaint("center"), ctx, TaskOptions(n_images=4))
-    assert rows[0].value == 0.0 and "raster-order prefix" in rows[0].details["reason"]
+    task = Inpaint("center")
+    task.options = {"particles": 2}
+    rows, _ = evaluate_task(model, task, ctx, TaskOptions(n_images=4, completions=1))
+    by = {m.metric: m for m in rows}
+    assert by["supported"].value == 1.0 and by["mse_known"].value == 0.0
+    assert by["supported"].details["method"].startswith("importance resampling, K=2")
+    assert by["supported"].details["particles"] == 2 and by["supported"].details["setting"] == "center, particles=2"
+    assert by["nfe"].value == 2 * (16 + 1)
     rows, _ = evaluate_task(model, Inpaint("bottom-half"), ctx, TaskOptions(n_images=4, completions=2,
                                                                            diversity_inputs=2))
-    by = {m.metric: m.value for m in rows}
-    assert by["supported"] == 1.0 and by["mse_known"] == 0.0 and by["nfe"] == 32
+    by = {m.metric: m for m in rows}
+    assert by["supported"].value == 1.0 and by["mse_known"].value == 0.0 and by["nfe"].value == 32
+    assert by["supported"].details["method"] == "raster-prefix exact" and "particles" not in by["nfe"].details
 
 
 def test_colourise_needs_rgb_data_and_denoise_takes_no_mask(digits):
