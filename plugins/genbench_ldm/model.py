@@ -45,10 +45,15 @@ from genbench.diffusion.learned_variance import eps_and_log_variance, hybrid_ste
 from genbench.nn.discrete import make_likelihood
 from genbench.nn.ema import averaged_copy, ema_decay, ema_update
 from genbench.nn.lr import warmup_cosine_lr
+from genbench.nn.optim import optimiser_step
 from genbench.nn.seeding import content_generator
 
 from .autoencoder import AutoencoderConfig, Decoder, Encoder, gaussian_neg_entropy, kl_to_standard_normal
 from .bound import BoundTerms, combine
+
+
+# c of the bound's posterior q_c(z | x) = N(mean, (c sigma)^2) tried by the fit: 2^(k/2), k = -2..12 (0.5 to 64)
+POSTERIOR_SCALE_GRID = tuple(2.0 ** (k / 2) for k in range(-2, 13))
 
 
 @dataclass
@@ -90,6 +95,12 @@ class LDMConfig(ModelConfig):
     clip_latents: bool = True  # clamp predicted u_0 to +-latent_bound while sampling (see sample_latents)
     vlb_strata: int = 8
     test_vlb_strata: int = 32
+    # the bound's posterior q_c(z | x) = N(mean, (c sigma)^2) (``bound``): c fixed here, or None = fitted on training
+    # batches during stage 2 (every posterior_fit_every steps, over POSTERIOR_SCALE_GRID); z draws per image
+    posterior_scale: float | None = None
+    posterior_fit_every: int = 250
+    bound_z_draws: int = 1
+    test_bound_z_draws: int = 4
     batch_size: int = 128
     max_steps: int | None = 20000
 
@@ -98,6 +109,12 @@ class LDMConfig(ModelConfig):
         problem = options_error(self.learn_sigma, self.loss, self.t_sampling)
         if problem:
             raise ConfigError(f"ldm: {problem}")
+        if self.posterior_scale is not None and not (math.isfinite(self.posterior_scale) and self.posterior_scale > 0):
+            raise ConfigError(f"ldm: posterior_scale must be a positive number (or unset to fit it), got "
+                              f"{self.posterior_scale}")
+        for name in ("posterior_fit_every", "bound_z_draws", "test_bound_z_draws"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"ldm: {name} must be at least 1, got {getattr(self, name)}")
 
 
 class LatentDiffusion(RestorationModule, GenerativeModel):
@@ -174,9 +191,10 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         self.networks = {"encoder": encoder, "decoder": decoder, "unet": unet}
         if c.ema_decay > 0:
             self.averaged = {"ema": averaged_copy(unet)}
+        # foreach: one fused update over all tensors (bit-identical to the per-tensor loop, faster on a CPU)
         self.optimizers = {
-            "ae": torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=c.ae_lr),
-            "diffusion": torch.optim.Adam(unet.parameters(), lr=c.lr),
+            "ae": torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=c.ae_lr, foreach=True),
+            "diffusion": torch.optim.Adam(unet.parameters(), lr=c.lr, foreach=True),
         }
         self.t_sampler = ImportanceSampler(c.T) if c.t_sampling == "importance" else None
         self.scale: float | None = None  # Rombach et al.'s scale factor, set at the first diffusion step
@@ -184,6 +202,7 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         self.stage = 1
         self.ae_steps = 0
         self.ae_seconds = 0.0
+        self.fitted_posterior_scale = 1.0  # c of the bound's q_c, refitted during stage 2 (posterior_scale None)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -216,6 +235,11 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         last = (t.to(u.device) == self.schedule.T - 1).reshape(len(t), *([1] * (u.dim() - 1)))
         eps = torch.where(last, clamped_eps(self.schedule, u, t.to(u.device), eps, self.clip_x0), eps)
         return eps if log_var is None else (eps, log_var)
+
+    @property
+    def posterior_scale(self) -> float:
+        """c of the bound's posterior q_c(z | x) = N(mean, (c sigma)^2): the config's, else the fitted one."""
+        return float(self.config.posterior_scale or self.fitted_posterior_scale)
 
     @property
     def clip_x0(self) -> float | None:
@@ -263,13 +287,9 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         rec = -self.lik.log_prob(self.networks["decoder"](z), levels).flatten(1).sum(1)
         kl = kl_to_standard_normal(mean, logvar)
         loss = (rec + self.config.kl_weight * kl).mean() / self.data.dims
-        opt = self.optimizers["ae"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        params = [p for k in ("encoder", "decoder") for p in self.networks[k].parameters()]
-        if self.config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip * 10)
-        opt.step()
+        # backward, clipping of the autoencoder's gradient (the optimiser's parameters), step (loss-scaled in fp16
+        # runs): genbench.nn.optim
+        optimiser_step(self.optimizers["ae"], loss, grad_clip=self.config.grad_clip * 10)
         self.ae_steps += 1
         self.ae_seconds += time.perf_counter() - t0
         return {"loss": float(loss.detach()), "stage": 1.0, "rec_bits_per_dim": float(rec.detach().mean()) / (self.data.dims * math.log(2)),
@@ -300,7 +320,35 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
                                   variance=c.variance)
         if "ema" in self.averaged:
             ema_update(self.averaged["ema"], net, ema_decay(self.step - self.ae_steps, c.ema_decay, c.ema_warmup))
-        return {"loss": float(loss), "stage": 2.0}
+        done = self.step - self.ae_steps + 1  # stage-2 steps including this one: no fit on the untrained prior
+        if c.posterior_scale is None and done % c.posterior_fit_every == 0:
+            self.fit_posterior_scale(x)
+        return {"loss": float(loss), "stage": 2.0, "posterior_scale": self.posterior_scale}
+
+    @torch.no_grad()
+    def fit_posterior_scale(self, x: Tensor, grid: tuple[float, ...] = POSTERIOR_SCALE_GRID) -> dict[float, float]:
+        """Set c of the bound's posterior q_c(z | x) = N(mean, (c sigma)^2) to the grid value with the smallest bound
+        on the batch ``x`` (training images), with common random numbers (the same z noise, t and diffusion noise
+        for every c), and return {c: mean bound in nats per image}.  c moves away from 1 only when the paired
+        improvement over c = 1 on the batch exceeds 2 standard errors (a noisy prior must not pick c by chance).
+
+        The bound (``bound``) holds for any q(z | x) (Kingma & Welling 2014, eq. 3), so c changes only its gap
+        KL(q_c(z | x) || p(z | x)), never the model: an encoder trained with a small KL weight (Rombach et al.'s
+        "KL-reg.") has posteriors much narrower than the set of latents that decode to x, and pays for it in
+        E_q[log q(z | x)] (d log(1 / c) nats less at c > 1).  Refitting the variational posterior for the
+        evaluation is the "inference suboptimality" remedy of Cremer et al. (2018); c = 1 is in the grid, so the
+        fit never loosens the bound on the batch it is fitted on."""
+        seed = int(self.step)
+        per_image = {float(c): self.bound_terms(x, self.config.vlb_strata, torch.Generator().manual_seed(seed),
+                                                posterior_scale=c).total for c in grid}
+        totals = {c: float(v.mean()) for c, v in per_image.items()}
+        best = min(totals, key=totals.get)
+        if best != 1.0 and 1.0 in per_image:
+            gain = per_image[1.0] - per_image[best]
+            if float(gain.mean()) <= 2.0 * float(gain.std()) / math.sqrt(max(len(gain) - 1, 1)):
+                best = 1.0
+        self.fitted_posterior_scale = best
+        return totals
 
     # ------------------------------------------------------------------ sampling
     def sampler_name(self, steps: int | None) -> str:
@@ -342,19 +390,30 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         return self.decode(u, generator).clamp(0, 1)
 
     # ------------------------------------------------------------------ likelihood
-    def bound_terms(self, x: Tensor, strata: int | None = None, generator: torch.Generator | None = None) -> BoundTerms:
-        """The three terms of the bound (``bound``) per image, one z ~ q(z | x) per image and ``strata`` t-strata.
-        Without ``generator`` the draws come from one seeded by the batch's content: the bound of a batch is
-        reproducible, and checkpoints compared on the same validation batch share their z, t and noise draws."""
+    def bound_terms(self, x: Tensor, strata: int | None = None, generator: torch.Generator | None = None, *,
+                    z_draws: int | None = None, posterior_scale: float | None = None) -> BoundTerms:
+        """The three terms of the bound (``bound``) per image, averaged over ``z_draws`` (default
+        ``bound_z_draws``) draws z ~ q_c(z | x) = N(mean, (c sigma)^2), c = ``posterior_scale`` (default: the
+        model's, see ``fit_posterior_scale``), each with ``strata`` t-strata.  Without ``generator`` the draws come
+        from one seeded by the batch's content: the bound of a batch is reproducible, and checkpoints compared on
+        the same validation batch share their z, t and noise draws."""
         gen = generator or content_generator(x)
+        c = self.posterior_scale if posterior_scale is None else float(posterior_scale)
         levels = self.data.to_levels(x).to(self.device)
         mean, logvar = self.encode(x)
-        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen).to(self.device)
-        rec = -self.lik.log_prob(self.networks["decoder"](z), levels).flatten(1).sum(1)
+        logvar = logvar + 2.0 * math.log(c)
         scale = self.scale or 1.0
-        vlb = vlb_stratified(self.bound_eps_fn, self.schedule, scale * z, strata or self.config.vlb_strata,
-                             gaussian_nll, variance=self.config.variance, generator=gen, chunk=1024)
-        return combine(rec, gaussian_neg_entropy(logvar), vlb, scale, self.latent_dims)
+        draws = []
+        for _ in range(z_draws or self.config.bound_z_draws):
+            z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen).to(self.device)
+            rec = -self.lik.log_prob(self.networks["decoder"](z), levels).flatten(1).sum(1)
+            vlb = vlb_stratified(self.bound_eps_fn, self.schedule, scale * z, strata or self.config.vlb_strata,
+                                 gaussian_nll, variance=self.config.variance, generator=gen, chunk=1024)
+            draws.append(combine(rec, gaussian_neg_entropy(logvar), vlb, scale, self.latent_dims))
+        if len(draws) == 1:
+            return draws[0]
+        return BoundTerms(*(torch.stack([getattr(d, k) for d in draws]).mean(0)
+                            for k in ("reconstruction", "neg_entropy", "latent_cross_entropy", "log_det")))
 
     def nll(self, x: Tensor) -> Tensor:
         """The bound on -log P(x) in nats per image (``vlb_strata`` strata): validation / checkpoint selection."""
@@ -363,12 +422,14 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
     def nll_estimates(self, x: Tensor) -> list[NLLEstimate]:
         """The bound with ``test_vlb_strata`` strata, for the reported bits/dim (kind ELBO: an evidence bound whose
         prior log-density is itself replaced by the diffusion's VLB, as in LSGM)."""
-        k = self.config.test_vlb_strata
-        terms = self.bound_terms(x, k)
+        k, draws = self.config.test_vlb_strata, self.config.test_bound_z_draws
+        terms = self.bound_terms(x, k, z_draws=draws)
         return [NLLEstimate("ELBO", terms.total.float(), params={
             "bound": "LSGM: E_q[-log p(x|z)] + E_q[log q(z|x)] + E_q[VLB_diffusion(s z)] - d log s",
-            "prior": "latent DDPM VLB", "estimator": "1 z per image, stratified-t", "strata": k,
-            "t_draws_per_image": k + 1, "T": self.config.T,
+            "prior": "latent DDPM VLB", "estimator": f"{draws} z per image, stratified-t", "strata": k,
+            "z_draws_per_image": draws, "t_draws_per_image": draws * (k + 1), "T": self.config.T,
+            "posterior_scale": self.posterior_scale,
+            "posterior_scale_source": "config" if self.config.posterior_scale else "fitted on training batches",
             "scale_factor": self.scale, "latent_dims": self.latent_dims, "decoder": self.lik.name,
             "variance": "learned" if self.config.learn_sigma else self.config.variance,
             "clip_last_step": self.clip_x0,
@@ -380,6 +441,7 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         return {"scale": -1.0 if self.scale is None else float(self.scale),
                 "latent_bound": -1.0 if self.latent_bound is None else float(self.latent_bound), "stage": int(self.stage),
                 "ae_steps": int(self.ae_steps), "ae_seconds": float(self.ae_seconds),
+                "posterior_scale": float(self.fitted_posterior_scale),
                 **({"t_sampler": self.t_sampler.state_dict()} if self.t_sampler is not None else {})}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
@@ -388,6 +450,7 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         bound = float(state.get("latent_bound", -1.0))
         self.latent_bound = None if bound < 0 else bound
         self.stage, self.ae_steps, self.ae_seconds = int(state["stage"]), int(state["ae_steps"]), float(state["ae_seconds"])
+        self.fitted_posterior_scale = float(state.get("posterior_scale", 1.0))  # checkpoints before the fit: c = 1
         if self.t_sampler is not None and "t_sampler" in state:
             self.t_sampler.load_state_dict(state["t_sampler"])
         self.train(self.networks["unet"].training)

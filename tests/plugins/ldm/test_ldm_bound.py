@@ -44,7 +44,7 @@ def test_the_bound_is_the_sum_of_its_three_terms():
         # each term, recomputed independently from the same draws (z noise first, then the diffusion's t and noise)
         g = torch.Generator().manual_seed(5)
         mean, logvar = model.encode(x)
-        std = (0.5 * logvar).exp()
+        std = (0.5 * logvar).exp() * model.posterior_scale  # q_c: the encoder's std times the fitted c
         z = mean + std * torch.randn(mean.shape, generator=g)
         rec = -model.lik.log_probs_all(model.networks["decoder"](z)).gather(-1, spec.to_levels(x).unsqueeze(-1))
         torch.testing.assert_close(terms.reconstruction, rec.flatten(1).sum(1).double(), atol=1e-3, rtol=1e-5)
@@ -61,6 +61,8 @@ def test_the_bound_is_the_sum_of_its_three_terms():
         torch.testing.assert_close(model.nll(x), model.nll(x))
         est = model.nll_estimates(x)[0]
         assert est.kind == "ELBO" and est.params["strata"] == model.config.test_vlb_strata
+        assert est.params["posterior_scale"] == model.posterior_scale
+        assert est.params["z_draws_per_image"] == model.config.test_bound_z_draws
     assert (terms.reconstruction >= 0).all()
 
 
@@ -112,3 +114,85 @@ def test_bound_stays_above_the_entropy_of_a_known_distribution():
     assert expected >= entropy, (expected, entropy)
     # and a sane number: an untrained prior costs about log(std(u_0) sqrt(2 pi e)) ~ 6.4 nats per latent dim here
     assert expected < spec.dims * math.log(3) + 8 * model.latent_dims, expected
+
+
+def test_the_posterior_scale_fit_picks_the_smallest_bound_on_its_batch_with_common_draws():
+    """fit_posterior_scale evaluates the bound at every grid c with the same draws and keeps the argmin; c = 1 is in
+    the grid, so on that batch the fitted bound is never above the encoder's own q's."""
+    from genbench_ldm.model import POSTERIOR_SCALE_GRID
+
+    spec = DIGITS_SPEC
+    model = trained(spec, contract_batch(spec, n=64, seed=1))
+    x = contract_batch(spec, n=32, seed=3)
+    assert 1.0 in POSTERIOR_SCALE_GRID and min(POSTERIOR_SCALE_GRID) < 1 < max(POSTERIOR_SCALE_GRID)
+    with torch.no_grad():
+        totals = model.fit_posterior_scale(x)
+        assert set(totals) == set(POSTERIOR_SCALE_GRID)
+        best = min(totals, key=totals.get)
+        assert model.posterior_scale in (best, 1.0)  # 1.0 when the gain is within 2 standard errors
+        seed = int(model.step)
+        again = float(model.bound_terms(x, model.config.vlb_strata, torch.Generator().manual_seed(seed),
+                                        posterior_scale=best).total.mean())
+        assert again == pytest.approx(totals[best], rel=1e-9)  # common random numbers: the same draws per c
+        assert totals[best] <= totals[1.0]
+        # c enters the entropy term exactly: E_q[log q] at c is E_q[log q] at 1 minus d log c (closed form)
+        t1 = model.bound_terms(x, 4, torch.Generator().manual_seed(0), posterior_scale=1.0)
+        t4 = model.bound_terms(x, 4, torch.Generator().manual_seed(0), posterior_scale=4.0)
+        torch.testing.assert_close(t4.neg_entropy, t1.neg_entropy - model.latent_dims * math.log(4.0), atol=1e-4,
+                                   rtol=1e-6)
+    # a fixed c in the config wins over the fitted one, and is recorded
+    fixed = make(spec, posterior_scale=2.5)
+    assert fixed.posterior_scale == 2.5
+
+
+def test_z_draws_average_the_bound_and_shrink_its_per_image_spread():
+    spec = DIGITS_SPEC
+    model = trained(spec, contract_batch(spec, n=64, seed=1))
+    x = contract_batch(spec, n=4, seed=2)
+    with torch.no_grad():
+        one = torch.stack([model.bound_terms(x, 2, torch.Generator().manual_seed(r), z_draws=1).total
+                           for r in range(40)])
+        eight = torch.stack([model.bound_terms(x, 2, torch.Generator().manual_seed(100 + r), z_draws=8).total
+                             for r in range(40)])
+    # same expectation (40 repeats: the two means agree within 4 standard errors of their difference) ...
+    se = (one.var(0) / 40 + eight.var(0) / 40).sqrt()
+    assert ((one.mean(0) - eight.mean(0)).abs() <= 4 * se + 1e-6).all(), (one.mean(0), eight.mean(0), se)
+    # ... and about 1/8 of the variance (allow a wide band for 40 draws): at least 3x smaller
+    assert (eight.var(0) * 3 < one.var(0)).all(), (one.var(0), eight.var(0))
+
+
+@pytest.mark.parametrize("bad", [{"posterior_scale": 0.0}, {"posterior_scale": -1.0}, {"posterior_scale": float("nan")},
+                                 {"bound_z_draws": 0}, {"test_bound_z_draws": 0}, {"posterior_fit_every": 0}])
+def test_bound_options_are_checked_before_any_work(bad):
+    from genbench.config import ConfigError
+
+    with pytest.raises(ConfigError, match="ldm: "):
+        make(DIGITS_SPEC, **bad)
+
+
+def test_a_checkpoint_from_before_the_fit_loads_with_the_encoders_own_posterior():
+    model = trained(DIGITS_SPEC, contract_batch(DIGITS_SPEC, n=64, seed=1))
+    state = model.extra_state()
+    state.pop("posterior_scale")
+    model.fitted_posterior_scale = 7.0
+    model.load_extra_state(state)
+    assert model.posterior_scale == 1.0
+
+
+@pytest.mark.parametrize("noisy", [True, False])
+def test_the_fit_leaves_c_at_one_when_the_gain_is_inside_the_noise(noisy, monkeypatch):
+    """Per-image bounds at c are made up: c = 4 is better on average by 1 nat; with a spread of 30 nats over 16
+    images (standard error 7.5) that is noise and c stays 1, with a spread of 0.1 it is taken."""
+    from genbench_ldm.bound import BoundTerms
+
+    model = make(DIGITS_SPEC)
+    spread = torch.linspace(-1, 1, 16, dtype=torch.float64) * (30.0 if noisy else 0.1)
+
+    def fake(x, strata=None, generator=None, *, z_draws=None, posterior_scale=None):
+        total = 100.0 + (spread * (1 if posterior_scale == 4.0 else 0)) - (1.0 if posterior_scale == 4.0 else 0.0)
+        zero = torch.zeros(16, dtype=torch.float64)
+        return BoundTerms(total, zero, zero, zero)
+
+    monkeypatch.setattr(model, "bound_terms", fake)
+    model.fit_posterior_scale(contract_batch(DIGITS_SPEC, n=16), grid=(0.5, 1.0, 4.0))
+    assert model.posterior_scale == (1.0 if noisy else 4.0)
