@@ -203,6 +203,7 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         self.ae_steps = 0
         self.ae_seconds = 0.0
         self.fitted_posterior_scale = 1.0  # c of the bound's q_c, refitted during stage 2 (posterior_scale None)
+        self.posterior_fit_average: list[float] | None = None  # the fits' running mean bound per grid c
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -327,27 +328,47 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
 
     @torch.no_grad()
     def fit_posterior_scale(self, x: Tensor, grid: tuple[float, ...] = POSTERIOR_SCALE_GRID) -> dict[float, float]:
-        """Set c of the bound's posterior q_c(z | x) = N(mean, (c sigma)^2) to the grid value with the smallest bound
-        on the batch ``x`` (training images), with common random numbers (the same z noise, t and diffusion noise
-        for every c), and return {c: mean bound in nats per image}.  c moves away from 1 only when the paired
-        improvement over c = 1 on the batch exceeds 2 standard errors (a noisy prior must not pick c by chance).
+        """Fit c of the bound's posterior q_c(z | x) = N(mean, (c sigma)^2) and return this batch's {c: mean bound in
+        nats per image} on the grid.
+
+        The bound is evaluated on the batch ``x`` (training images) at every grid c with common random numbers (the
+        same z noise, t and diffusion noise for every c); the per-c means are averaged with the earlier fits'
+        (the newest batch weighs 1/2: the model moves between fits); c is the vertex of the parabola in log c
+        through the smallest average and its two neighbours (the grid's step is 2^(1/2)).  c moves away from 1
+        only when this batch's paired improvement of the best grid point over c = 1 exceeds 2 standard errors (a
+        noisy prior must not pick c by chance).
 
         The bound (``bound``) holds for any q(z | x) (Kingma & Welling 2014, eq. 3), so c changes only its gap
         KL(q_c(z | x) || p(z | x)), never the model: an encoder trained with a small KL weight (Rombach et al.'s
         "KL-reg.") has posteriors much narrower than the set of latents that decode to x, and pays for it in
         E_q[log q(z | x)] (d log(1 / c) nats less at c > 1).  Refitting the variational posterior for the
-        evaluation is the "inference suboptimality" remedy of Cremer et al. (2018); c = 1 is in the grid, so the
-        fit never loosens the bound on the batch it is fitted on."""
+        evaluation is the "inference suboptimality" remedy of Cremer et al. (2018)."""
+        grid = tuple(sorted(float(c) for c in grid))
         seed = int(self.step)
-        per_image = {float(c): self.bound_terms(x, self.config.vlb_strata, torch.Generator().manual_seed(seed),
-                                                posterior_scale=c).total for c in grid}
+        per_image = {c: self.bound_terms(x, self.config.vlb_strata, torch.Generator().manual_seed(seed),
+                                         posterior_scale=c).total for c in grid}
         totals = {c: float(v.mean()) for c, v in per_image.items()}
-        best = min(totals, key=totals.get)
+        old = self.posterior_fit_average
+        if old is not None and len(old) == len(grid):
+            self.posterior_fit_average = [0.5 * a + 0.5 * totals[c] for a, c in zip(old, grid)]
+        else:
+            self.posterior_fit_average = [totals[c] for c in grid]
+        avg = self.posterior_fit_average
+        i = min(range(len(grid)), key=avg.__getitem__)
+        best = grid[i]
         if best != 1.0 and 1.0 in per_image:
             gain = per_image[1.0] - per_image[best]
             if float(gain.mean()) <= 2.0 * float(gain.std()) / math.sqrt(max(len(gain) - 1, 1)):
-                best = 1.0
-        self.fitted_posterior_scale = best
+                self.fitted_posterior_scale = 1.0
+                return totals
+        if 0 < i < len(grid) - 1:  # the parabola's vertex in log c, inside the bracketing pair of grid steps
+            y0, y1, y2 = avg[i - 1], avg[i], avg[i + 1]
+            lo, hi = math.log(grid[i - 1]), math.log(grid[i + 1])
+            curvature = y0 - 2 * y1 + y2
+            if curvature > 0:
+                h = (hi - lo) / 2
+                best = math.exp(min(max(math.log(best) + h * (y0 - y2) / (2 * curvature), lo), hi))
+        self.fitted_posterior_scale = float(best)
         return totals
 
     # ------------------------------------------------------------------ sampling
@@ -442,6 +463,8 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
                 "latent_bound": -1.0 if self.latent_bound is None else float(self.latent_bound), "stage": int(self.stage),
                 "ae_steps": int(self.ae_steps), "ae_seconds": float(self.ae_seconds),
                 "posterior_scale": float(self.fitted_posterior_scale),
+                **({"posterior_fit_average": [float(v) for v in self.posterior_fit_average]}
+                   if self.posterior_fit_average is not None else {}),
                 **({"t_sampler": self.t_sampler.state_dict()} if self.t_sampler is not None else {})}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
@@ -451,6 +474,8 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         self.latent_bound = None if bound < 0 else bound
         self.stage, self.ae_steps, self.ae_seconds = int(state["stage"]), int(state["ae_steps"]), float(state["ae_seconds"])
         self.fitted_posterior_scale = float(state.get("posterior_scale", 1.0))  # checkpoints before the fit: c = 1
+        average = state.get("posterior_fit_average")
+        self.posterior_fit_average = [float(v) for v in average] if average is not None else None
         if self.t_sampler is not None and "t_sampler" in state:
             self.t_sampler.load_state_dict(state["t_sampler"])
         self.train(self.networks["unet"].training)

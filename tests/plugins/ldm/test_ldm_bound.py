@@ -129,7 +129,11 @@ def test_the_posterior_scale_fit_picks_the_smallest_bound_on_its_batch_with_comm
         totals = model.fit_posterior_scale(x)
         assert set(totals) == set(POSTERIOR_SCALE_GRID)
         best = min(totals, key=totals.get)
-        assert model.posterior_scale in (best, 1.0)  # 1.0 when the gain is within 2 standard errors
+        # 1.0 when the gain is within 2 standard errors, else the parabola's vertex next to the best grid point
+        grid = sorted(POSTERIOR_SCALE_GRID)
+        i = grid.index(best)
+        c = model.posterior_scale
+        assert c == 1.0 or grid[max(i - 1, 0)] <= c <= grid[min(i + 1, len(grid) - 1)], (c, best)
         seed = int(model.step)
         again = float(model.bound_terms(x, model.config.vlb_strata, torch.Generator().manual_seed(seed),
                                         posterior_scale=best).total.mean())
@@ -196,3 +200,34 @@ def test_the_fit_leaves_c_at_one_when_the_gain_is_inside_the_noise(noisy, monkey
     monkeypatch.setattr(model, "bound_terms", fake)
     model.fit_posterior_scale(contract_batch(DIGITS_SPEC, n=16), grid=(0.5, 1.0, 4.0))
     assert model.posterior_scale == (1.0 if noisy else 4.0)
+
+
+def test_the_fit_finds_the_vertex_between_grid_points_and_averages_over_fits(monkeypatch):
+    """Bounds exactly quadratic in log c with the minimum at c = 3 (between the grid's 2.83 and 4): the parabola
+    through the three smallest grid values finds 3; a second fit whose minimum is at 6 moves the average's
+    vertex between the two, and the running average is kept in the checkpoint state."""
+    from genbench_ldm.bound import BoundTerms
+    from genbench_ldm.model import POSTERIOR_SCALE_GRID
+
+    model = make(DIGITS_SPEC)
+    centre = {"value": math.log(3.0)}
+
+    def fake(x, strata=None, generator=None, *, z_draws=None, posterior_scale=None):
+        total = 50.0 + 4.0 * (math.log(posterior_scale) - centre["value"]) ** 2
+        per_image = torch.full((16,), total, dtype=torch.float64) + torch.linspace(-1e-3, 1e-3, 16, dtype=torch.float64)
+        zero = torch.zeros(16, dtype=torch.float64)
+        return BoundTerms(per_image, zero, zero, zero)
+
+    monkeypatch.setattr(model, "bound_terms", fake)
+    x = contract_batch(DIGITS_SPEC, n=16)
+    model.fit_posterior_scale(x)
+    assert model.posterior_scale == pytest.approx(3.0, rel=1e-6)
+    assert 3.0 not in POSTERIOR_SCALE_GRID
+    centre["value"] = math.log(6.0)
+    model.fit_posterior_scale(x)
+    assert 3.0 < model.posterior_scale < 6.0
+    state = model.extra_state()
+    again = make(DIGITS_SPEC)
+    again.load_extra_state(state)
+    assert again.posterior_fit_average == model.posterior_fit_average
+    assert again.posterior_scale == model.posterior_scale
