@@ -27,7 +27,7 @@ from typing import Any
 from genbench.tasks.base import TaskError
 
 __all__ = ["REPAINT_OPTIONS", "TaskOption", "apply_task_options", "check_task_sets", "declared_options", "option",
-           "parse_task_sets"]
+           "parse_task_sets", "repaint_details", "repaint_options"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,18 @@ def apply_task_options(model: Any, values: dict[str, int], capability: str) -> d
 def option(model: Any, key: str, default: int) -> int:
     """The value of option ``key`` that ``model`` was given (``apply_task_options``), else ``default``."""
     return int((getattr(model, "restoration_options", None) or {}).get(key, default))
+
+
+def repaint_options(model: Any, resamplings: int, jump_length: int) -> tuple[int, int]:
+    """RePaint's (r, j) for ``model``: the ``--task-set`` values it was given, else the defaults passed in (the
+    calling completion module's, the paper's r = j = 10)."""
+    return option(model, "resamplings", resamplings), option(model, "jump_length", jump_length)
+
+
+def repaint_details(capability: str, settings: tuple[int, int], method: str, denoise_method: str) -> dict[str, object]:
+    """What a diffusion family's task rows record: the method's name and, for completion and colourisation,
+    RePaint's r and j (``settings``); denoising (SDEdit) has none."""
+    if capability == "denoise":
+        return {"method": denoise_method}
+    r, j = settings
+    return {"method": method, "resamplings": r, "jump_length": j}

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from genbench.diffusion.repaint import grey_merge, repaint_nfe, repaint_sample, sdedit_denoise, sdedit_start
-from genbench.tasks.options import REPAINT_OPTIONS, option
+from genbench.tasks.options import REPAINT_OPTIONS, repaint_details, repaint_options
 
 RESAMPLINGS = 10
 JUMP_LENGTH = 10
@@ -21,15 +21,12 @@ TASK_OPTIONS = REPAINT_OPTIONS
 
 def repaint_settings(model) -> tuple[int, int]:
     """(r, j): the ``--task-set`` values the model was given, else ``RESAMPLINGS`` and ``JUMP_LENGTH``."""
-    return option(model, "resamplings", RESAMPLINGS), option(model, "jump_length", JUMP_LENGTH)
+    return repaint_options(model, RESAMPLINGS, JUMP_LENGTH)
 
 
 def details(model, capability: str, known_mask: Tensor | None = None) -> dict[str, object]:
-    """What the task rows record: RePaint's r and j for completion and colourisation (SDEdit has none)."""
-    if capability == "denoise":
-        return {"method": "SDEdit"}
-    r, j = repaint_settings(model)
-    return {"method": "RePaint", "resamplings": r, "jump_length": j}
+    """What the task rows record: the method, and RePaint's r and j for completion and colourisation."""
+    return repaint_details(capability, repaint_settings(model), "RePaint", "SDEdit")
 
 
 def complete(model, x: Tensor, known: Tensor, generator: torch.Generator | None) -> Tensor:

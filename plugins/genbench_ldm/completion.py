@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genbench.diffusion.repaint import repaint_nfe, repaint_sample, sdedit_denoise
-from genbench.tasks.options import REPAINT_OPTIONS, option
+from genbench.tasks.options import REPAINT_OPTIONS, repaint_details, repaint_options
 
 RESAMPLINGS = 10
 JUMP_LENGTH = 10
@@ -34,15 +34,12 @@ TASK_OPTIONS = {k: dataclasses.replace(v, capabilities=frozenset({"complete"})) 
 
 def repaint_settings(model) -> tuple[int, int]:
     """(r, j): the ``--task-set`` values the model was given, else ``RESAMPLINGS`` and ``JUMP_LENGTH``."""
-    return option(model, "resamplings", RESAMPLINGS), option(model, "jump_length", JUMP_LENGTH)
+    return repaint_options(model, RESAMPLINGS, JUMP_LENGTH)
 
 
 def details(model, capability: str, known_mask: Tensor | None = None) -> dict[str, object]:
-    """What the task rows record: RePaint's r and j in latent space for completion (SDEdit has none)."""
-    if capability == "denoise":
-        return {"method": "SDEdit (latent)"}
-    r, j = repaint_settings(model)
-    return {"method": "RePaint (latent) + pixel consistency", "resamplings": r, "jump_length": j}
+    """What the task rows record: the method, and RePaint's r and j for completion and colourisation."""
+    return repaint_details(capability, repaint_settings(model), "RePaint (latent) + pixel consistency", "SDEdit (latent)")
 
 
 def _encode(model, x: Tensor) -> Tensor:
