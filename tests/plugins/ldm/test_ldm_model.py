@@ -142,3 +142,16 @@ def test_sampling_clamps_predicted_latents_to_the_first_batch_range(steps):
     else:  # ancestral adds sigma_1 z after the clamped posterior mean
         assert clamped.abs().max() < 3 * model.latent_bound + 1
     assert free.abs().max() > 10 * model.latent_bound
+
+
+@pytest.mark.parametrize("preset", ["quick", "standard"])
+def test_few_level_presets_train_the_autoencoder_on_the_elbo_and_sample_decoder_draws(preset):
+    """K <= 64: kl_weight 1 and decoder draws (the bound's model is the sampled one); K = 256 keeps Rombach et al.'s
+    small KL weight and the decoder mean; an explicit override wins either way."""
+
+    few = resolve_config(LatentDiffusion, preset, DataSpec(1, 8, 8, 17))
+    assert (few.kl_weight, few.decode) == (1.0, "sample")
+    many = resolve_config(LatentDiffusion, preset, DataSpec(1, 28, 28, 256))
+    assert (many.kl_weight, many.decode) == (1e-2, "mean")
+    own = resolve_config(LatentDiffusion, preset, DataSpec(1, 8, 8, 17), {"kl_weight": 0.01, "decode": "mean"})
+    assert (own.kl_weight, own.decode) == (0.01, "mean")
