@@ -73,6 +73,7 @@ def analyse(model, data, ext, n: int, decomp_n: int, steps: int) -> dict:
         "latent_shape": list(model.latent_shape), "scale_factor": model.scale, "f": model.ae_cfg.f,
         "decoder_likelihood": model.lik.name, "reconstruction_fid": recon_fid, "reconstruction_n": len(idx),
         "ae_steps": model.ae_steps, "ae_seconds": model.ae_seconds,
+        "posterior_scale": model.posterior_scale, "kl_weight": model.config.kl_weight, "decode": model.config.decode,
     }
 
 
@@ -93,6 +94,9 @@ def markdown(r: dict) -> str:
         f"- Reconstruction FID of the autoencoder (encoder mean -> decoder mean, {a['reconstruction_n']} held-out real "
         f"images vs the test split, {r['extractor']}): **{a['reconstruction_fid']:.4g}**{ratio}: what stage 1 alone "
         "costs in FID.",
+        f"- Autoencoder objective: KL weight {a.get('kl_weight')}; samples: decoder "
+        f"{'draws' if a.get('decode') == 'sample' else 'means'}; the "
+        f"bound's posterior std scale c = {a.get('posterior_scale', 1.0):.3f} (fitted on training batches).",
         f"- Bound on the first {a['bound_terms_n']} test images, bits/dim: reconstruction E_q[-log p(x|z)] "
         f"{t['reconstruction']:.4f} + E_q[log q(z|x)] {t['neg_entropy']:.4f} + latent cross-entropy "
         f"E_q[VLB(s z)] - d log s {t['latent_cross_entropy']:.4f} (of which -d log s: {t['log_det']:.4f}) = "
