@@ -191,8 +191,8 @@ def run_task(plan: Any, run_dir: Path, task: Task, ctx_args: dict[str, Any],
     task.check_data(plan.data.spec)
     model = load_trained(plan.model_cls, plan.config, plan.data.spec, run_dir, ctx_args["device"])
     ctx = EvalContext(model=model, data=plan.data, samples=[], seed=spec.seed, **ctx_args)
-    setting = task.setting(apply_task_options(model, task.options, task.capability))
     measurements, grid = evaluate_task(model, task, ctx, options)
+    setting = task.setting(model.restoration_options)  # the --task-set values evaluate_task gave the model
     cell = {"run_id": plan.run_id, "model": spec.model, "role": plan.model_cls.role, "dataset": spec.dataset,
             "seed": spec.seed, "preset": spec.preset, "split": plan.data.split_id, "config_hash": plan.config_hash,
             "device": str(ctx.device), "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -31,12 +31,12 @@ from torch import Tensor
 from genbench.tasks.masks import is_raster_prefix
 from genbench.tasks.options import TaskOption
 
-__all__ = ["PARTICLES", "TASK_OPTIONS", "completion_method", "importance_complete", "is_prefix", "known_log_weights"]
+__all__ = ["PARTICLES", "TASK_OPTIONS", "completion_method", "importance_complete", "known_log_weights"]
 
 #: K, proposals per image for masks that are not a raster-order prefix (``--task-set particles=K``)
 PARTICLES = 16
 TASK_OPTIONS = {"particles": TaskOption("proposals per image of the PixelCNN's importance-resampling completion for "
-                                        "masks that are not a raster-order prefix", 16)}
+                                        "masks that are not a raster-order prefix", PARTICLES)}
 
 #: sample(known values, known mask, generator) -> completed images, values in [0, 1]; both (B, C, H, W)
 Sampler = Callable[[Tensor, Tensor, "torch.Generator | None"], Tensor]
@@ -44,14 +44,9 @@ Sampler = Callable[[Tensor, Tensor, "torch.Generator | None"], Tensor]
 LogProbs = Callable[[Tensor], Tensor]
 
 
-def is_prefix(mask: Tensor) -> bool:
-    """Whether the known sub-pixels ``mask`` (n, C, H, W) bool are a raster-order prefix in every image."""
-    return is_raster_prefix(mask)
-
-
 def completion_method(mask: Tensor, particles: int) -> str:
     """What the task rows record as the method for this mask."""
-    if is_prefix(mask):
+    if is_raster_prefix(mask):
         return "raster-prefix exact"
     return f"importance resampling, K={particles} ancestral proposals weighted by the known sub-pixels' likelihood"
 
@@ -71,7 +66,7 @@ def importance_complete(sample: Sampler, log_probs: LogProbs, known: Tensor, mas
     ``known`` (n, C, H, W) values in [0, 1] (used where ``mask`` is True), ``mask`` (n, C, H, W) bool."""
     if particles < 1:
         raise ValueError(f"importance resampling needs at least 1 particle, got {particles}")
-    if is_prefix(mask) or particles == 1:
+    if is_raster_prefix(mask) or particles == 1:
         return sample(known, mask, generator)
     n = len(known)
     rep_known = known.repeat_interleave(particles, 0)
@@ -86,6 +81,6 @@ def importance_complete(sample: Sampler, log_probs: LogProbs, known: Tensor, mas
 
 def completion_nfe(unknown_subpixels: int, mask: Tensor, particles: int) -> int:
     """Network evaluations per image: one per unknown sub-pixel, times K plus K scoring passes when resampling."""
-    if is_prefix(mask) or particles == 1:
+    if is_raster_prefix(mask) or particles == 1:
         return unknown_subpixels
     return particles * (unknown_subpixels + 1)

@@ -28,6 +28,8 @@ from torch import Tensor
 from genbench import DataSpec, GenerativeModel, ModelConfig
 from genbench.nn.ema import averaged_copy, ema_decay, ema_update
 from genbench.nn.optim import optimiser_step
+from genbench.tasks.masks import is_raster_prefix
+from genbench.tasks.options import option
 from genbench_pixelcnn import completion
 from genbench_pixelcnn.masks import freeze_masks
 from genbench_pixelcnn.network import GatedPixelCNN
@@ -177,23 +179,18 @@ class PixelCNN(GenerativeModel):
                                                   self.data.levels, self._particles(), generator)
 
     def _particles(self) -> int:
-        from genbench.tasks.options import option
-
         return option(self, "particles", completion.PARTICLES)
 
     def _full_mask(self, known_mask: Tensor) -> Tensor:
         return known_mask.to(torch.bool).expand(len(known_mask), self.data.channels, *known_mask.shape[2:])
 
-    def completion_unsupported(self, known_mask: Tensor) -> str | None:
-        """Every mask is completed: exactly when the known part is a raster-order prefix, else by importance
-        resampling (``restoration_details`` says which)."""
-        return None
-
     def restoration_details(self, capability: str, known_mask: Tensor) -> dict[str, Any]:
-        """The task rows' ``method`` (and K when resampling), for ``genbench.tasks``."""
-        k = self._particles()
-        out: dict[str, Any] = {"method": completion.completion_method(self._full_mask(known_mask), k)}
-        if not completion.is_prefix(self._full_mask(known_mask)):
+        """The task rows' ``method`` (and K when resampling), for ``genbench.tasks``.  Every mask is completed
+        (``completion_unsupported`` stays None): exactly when the known part is a raster-order prefix, else by
+        importance resampling."""
+        k, mask = self._particles(), self._full_mask(known_mask)
+        out: dict[str, Any] = {"method": completion.completion_method(mask, k)}
+        if not is_raster_prefix(mask):
             out["particles"] = k
         return out
 
