@@ -13,7 +13,10 @@ run first, through the Runner) and analyses its validation-selected checkpoint:
 * FLOPs per image of ``--steps`` DDIM steps in latent space and of the one decoder pass;
 * reconstruction FID: held-out real images through encoder mean -> decoder mean, against the test split
   (the best FID this first stage allows);
-* the autoencoder's share of the training steps and seconds.
+* the autoencoder's share of the training steps and seconds;
+* with ``--posterior-scales 1,2,4,...``: the same three terms with the bound's posterior q_c(z|x) =
+  N(mean, (c sigma)^2) widened by each c (the model and its samples do not change; any q gives a valid bound,
+  Cremer et al. 2018), beside the c the model fitted on training batches.
 
 Writes bench/results/<grid name>_analysis.json and .md (stamped with the commit and the extractor recipe).
 """
@@ -44,19 +47,31 @@ def flops(fn) -> tuple[float, object]:
     return float(counter.get_total_flops()), out
 
 
+TERMS = ("reconstruction", "neg_entropy", "latent_cross_entropy", "log_det", "total")
+
+
 @torch.no_grad()
-def analyse(model, data, ext, n: int, decomp_n: int, steps: int) -> dict:
+def bound_terms_bpd(model, x_test: torch.Tensor, dims: int, posterior_scale: float | None = None) -> dict:
+    """Mean of each bound term over ``x_test`` in bits/dim (LSGM's split, Vahdat et al. 2021 eq. 2), with the
+    bound's posterior scale c (None: the model's own).  The bound seeds its noise from each batch's content, so
+    every c sees the same draws (common random numbers)."""
+    sums = dict.fromkeys(TERMS, 0.0)
+    for i in range(0, len(x_test), 100):
+        batch = x_test[i : i + 100]
+        m = model.bound_terms(batch, strata=model.config.test_vlb_strata, posterior_scale=posterior_scale).means()
+        for k in sums:
+            sums[k] += m[k] * len(batch)
+    return {k: v / len(x_test) / (dims * math.log(2)) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def analyse(model, data, ext, n: int, decomp_n: int, steps: int, posterior_scales: tuple[float, ...] = ()) -> dict:
     """The bound's terms on the test split, the FLOPs split, the reconstruction FID, the stage split."""
     model.train(False)
     spec = data.spec
-    scale = 1.0 / (spec.dims * math.log(2))
-    sums = {"reconstruction": 0.0, "neg_entropy": 0.0, "latent_cross_entropy": 0.0, "log_det": 0.0, "total": 0.0}
     x_test = data.unit("test")[:decomp_n]
-    for i in range(0, len(x_test), 100):
-        m = model.bound_terms(x_test[i : i + 100], strata=model.config.test_vlb_strata).means()
-        for k in sums:
-            sums[k] += m[k] * len(x_test[i : i + 100])
-    terms_bpd = {k: v / len(x_test) * scale for k, v in sums.items()}
+    terms_bpd = bound_terms_bpd(model, x_test, spec.dims)
+    sweep = [{"posterior_scale": c, **bound_terms_bpd(model, x_test, spec.dims, c)} for c in posterior_scales]
     gen = torch.Generator().manual_seed(0)
     latent_flops, u = flops(lambda: model.sample_latents(1, steps, gen)[0])
     decoder_flops, _ = flops(lambda: model.decode(u, gen))
@@ -74,6 +89,7 @@ def analyse(model, data, ext, n: int, decomp_n: int, steps: int) -> dict:
         "decoder_likelihood": model.lik.name, "reconstruction_fid": recon_fid, "reconstruction_n": len(idx),
         "ae_steps": model.ae_steps, "ae_seconds": model.ae_seconds,
         "posterior_scale": model.posterior_scale, "kl_weight": model.config.kl_weight, "decode": model.config.decode,
+        "posterior_scale_sweep": sweep,
     }
 
 
@@ -100,7 +116,21 @@ def markdown(r: dict) -> str:
         f"- Bound on the first {a['bound_terms_n']} test images, bits/dim: reconstruction E_q[-log p(x|z)] "
         f"{t['reconstruction']:.4f} + E_q[log q(z|x)] {t['neg_entropy']:.4f} + latent cross-entropy "
         f"E_q[VLB(s z)] - d log s {t['latent_cross_entropy']:.4f} (of which -d log s: {t['log_det']:.4f}) = "
-        f"**{t['total']:.4f}**.", ""])
+        f"**{t['total']:.4f}**.", ""] + sweep_markdown(a))
+
+
+def sweep_markdown(a: dict) -> list[str]:
+    """The bound's terms per posterior scale c, as a table (empty without a sweep)."""
+    rows = a.get("posterior_scale_sweep") or []
+    if not rows:
+        return []
+    lines = [f"Bound terms (bits/dim) with the posterior widened by c (the model fitted c = "
+             f"{a.get('posterior_scale', 1.0):.3f}); same z noise for every c:", "",
+             "| c | reconstruction | E_q[log q] | latent cross-entropy | total |", "|--:|--:|--:|--:|--:|"]
+    for r in rows:
+        lines.append(f"| {r['posterior_scale']:g} | {r['reconstruction']:.4f} | {r['neg_entropy']:.4f} | "
+                     f"{r['latent_cross_entropy']:.4f} | {r['total']:.4f} |")
+    return lines + [""]
 
 
 def main() -> None:
@@ -109,6 +139,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--decomp-n", type=int, default=2000, help="test images for the bound's decomposition")
     ap.add_argument("--steps", type=int, default=50, help="DDIM steps of the FLOPs count")
+    ap.add_argument("--posterior-scales", default="",
+                    help="comma-separated c values: the bound's terms with q widened by each (e.g. 0.5,1,2,4,8)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=None, help="the grid's runner folder (default: the grid's out)")
     args = ap.parse_args()
@@ -128,7 +160,13 @@ def main() -> None:
     model.load_state_dict(load_checkpoint(ckpt if ckpt.exists() else res.run_dir / "checkpoints" / "last.pt",
                                           runner.device)["model"])
     ext = get_extractor(runner.extractors[0], plan.data, runner.cache_dir, runner.device, registry)
-    analysis = analyse(model, plan.data, ext, plan.config.n_samples, args.decomp_n, args.steps)
+    try:
+        scales = tuple(float(v) for v in args.posterior_scales.split(",") if v.strip())
+    except ValueError:
+        raise SystemExit(f"--posterior-scales: expected comma-separated positive numbers, got {args.posterior_scales!r}")
+    if any(not (math.isfinite(c) and c > 0) for c in scales):
+        raise SystemExit(f"--posterior-scales: every c must be a positive number, got {args.posterior_scales!r}")
+    analysis = analyse(model, plan.data, ext, plan.config.n_samples, args.decomp_n, args.steps, scales)
     value = {r["metric"]: r["value"] for r in res.rows if r.get("extractor") in ("", None, ext.name)}
     result = {
         "command": "flock /tmp/genbench-cpu.lock .venv/bin/python bench/ldm_analysis.py " + " ".join(sys.argv[1:]),

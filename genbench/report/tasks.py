@@ -2,8 +2,12 @@
 
 Reads ``<run>/tasks/*/rows.json`` (``genbench.tasks.run``) of the selected runs.  One row per model (values
 averaged over seeds; the seed count is shown); a model without the capability reads "not supported" with its
-reason, never 0.  The reference row "truth" is what a perfect restoration scores: the classifier's accuracy on
-the uncorrupted images (``class_agreement_floor``) and the FID of the originals (``restored_fid_floor``).
+reason, never 0.  Every value carries its 95% interval where its rows recorded a standard error (one seed: 1.96
+standard errors; several: ``genbench.report.intervals.seed_interval``, which combines the seeds' spread with each
+run's own noise).  Two reference rows give the scale: "truth" is what a perfect restoration scores (the
+classifier's accuracy on the uncorrupted images, ``class_agreement_floor``, and the FID of the originals,
+``restored_fid_floor``); "nearest training image" is the retrieval reference of completion tasks
+(``genbench.tasks.retrieval``: ``*_retrieval`` rows).
 """
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from genbench.report.formatting import METHOD_WORDS, fmt_value
 from genbench.report.htmltext import esc, img, slug
+from genbench.report.intervals import rows_cell
 
 __all__ = ["SECTION_ID", "SECTION_TITLE", "load_task_rows", "task_boards", "tasks_html", "tasks_markdown"]
 
@@ -33,6 +39,17 @@ COLUMNS = [
     ("nfe", "NFE ↓", "{:.0f}"),
 ]
 FLOORS = {"class_agreement": "class_agreement_floor", "restored_fid": "restored_fid_floor"}
+#: the reference rows: (label, note, metric -> the rows' metric that holds its value)
+TRUTH = "truth (reference)"
+RETRIEVAL = "nearest training image (reference)"
+REFERENCES = [
+    (TRUTH, "the uncorrupted images", FLOORS),
+    (RETRIEVAL, "unknown region copied from the training image nearest on the known pixels",
+     {m: f"{m}_retrieval" for m in ("class_agreement", "psnr_unknown")}),
+]
+#: how the ± of the task tables is made (under every task table)
+INTERVAL_NOTE = ("± is the half-width of a 95% interval: with " + METHOD_WORDS["normal"] + "; with "
+                 + METHOD_WORDS["t"] + ". A value without ± has no recorded standard error.")
 
 
 def load_task_rows(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
@@ -48,16 +65,23 @@ def load_task_rows(run_dirs: Iterable[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fmt(value: Any, fmt: str) -> str:
+def _fmt(value: Any, fmt: str, ci: Any = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if isinstance(value, float) and math.isinf(value):
         return "∞"
+    if ci is not None and isinstance(ci, float) and math.isfinite(ci) and ci > 0:
+        return fmt_value(float(value), ci)
     return fmt.format(value)
 
 
+def _cell(board_row: pd.Series, metric: str, fmt: str) -> str:
+    return _fmt(board_row[metric], fmt, board_row.get(f"{metric}_ci"))
+
+
 def task_boards(frame: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
-    """(data set, task, setting) -> a table: one row per model (and "truth"), one column per metric."""
+    """(data set, task, setting) -> a table: one row per model (and the references), one column per metric
+    (its mean) and ``<metric>_ci`` (its 95% half-width, nan where no standard error was recorded)."""
     boards: dict[tuple[str, str, str], pd.DataFrame] = {}
     if frame.empty:
         return boards
@@ -71,20 +95,40 @@ def task_boards(frame: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]
                 table.append({"model": model, "seeds": seeds, "note": f"not supported: {reason}",
                               **{m: None for m, _, _ in COLUMNS}})
                 continue
-            values = {m: _mean(rows, m) for m, _, _ in COLUMNS}
-            table.append({"model": model, "seeds": seeds, "note": "", **values})
-        truth = {m: _mean(part, FLOORS[m]) if m in FLOORS else None for m, _, _ in COLUMNS}
-        if any(v is not None for v in truth.values()):
-            table.append({"model": "truth (reference)", "seeds": None, "note": "the uncorrupted images", **truth})
+            table.append({"model": model, "seeds": seeds, "note": "", **_values(rows, {m: m for m, _, _ in COLUMNS})})
+        references = []
+        for label, note, metrics in REFERENCES:
+            values = _values(part, metrics, by="dataset")  # the same images for every cell: one value
+            if any(v is not None for k, v in values.items() if not k.endswith("_ci")):
+                references.append({"model": label, "seeds": None, "note": note, **values})
         board = pd.DataFrame(table)
-        key = board["class_agreement"].fillna(-1.0).where(board["model"] != "truth (reference)", 2.0)
-        boards[(str(dataset), str(task), str(mask))] = board.loc[key.sort_values(ascending=False).index].reset_index(drop=True)
+        if len(board):
+            key = board["class_agreement"].astype(float).fillna(-1.0)
+            board = board.loc[key.sort_values(ascending=False, kind="stable").index]
+        boards[(str(dataset), str(task), str(mask))] = pd.concat([pd.DataFrame(references), board],
+                                                                 ignore_index=True)
     return boards
 
 
-def _mean(rows: pd.DataFrame, metric: str) -> float | None:
-    vals = rows.loc[rows["metric"] == metric, "value"].dropna().astype(float)
-    return float(vals.mean()) if len(vals) else None
+def _values(rows: pd.DataFrame, metrics: dict[str, str], by: str = "run_id") -> dict[str, Any]:
+    """column -> mean of the rows of ``metrics[column]`` (one value per ``by``) and ``<column>_ci``."""
+    out: dict[str, Any] = {}
+    for column, _, _ in COLUMNS:
+        metric = metrics.get(column)
+        sel = rows[rows["metric"] == metric] if metric else rows.iloc[0:0]
+        sel = sel[pd.to_numeric(sel["value"], errors="coerce").notna()]
+        if sel.empty:
+            out[column], out[f"{column}_ci"] = None, float("nan")
+            continue
+        if by == "dataset":  # a reference: the same images in every cell of a seed, so one measurement per seed,
+            sel = sel.drop_duplicates("seed").drop_duplicates("value")  # and one in all where the mask is fixed
+        values = pd.to_numeric(sel["value"], errors="coerce")
+        if values.map(math.isinf).any():
+            out[column], out[f"{column}_ci"] = float(values.mean()), float("nan")
+            continue
+        cell = rows_cell(sel.assign(value=values), by="run_id" if "run_id" in sel else "seed")
+        out[column], out[f"{column}_ci"] = cell.mean, cell.ci
+    return out
 
 
 def tasks_markdown(frame: pd.DataFrame) -> str:
@@ -98,9 +142,10 @@ def tasks_markdown(frame: pd.DataFrame) -> str:
             if r["note"].startswith("not supported"):
                 cells = [r["note"]] + [""] * (len(COLUMNS) - 1)
             else:
-                cells = [_fmt(r[m], f) for m, _, f in COLUMNS]
+                cells = [_cell(r, m, f) for m, _, f in COLUMNS]
             out.append(f"| {r['model']} | " + " | ".join(cells) + " |")
         out.append("")
+        out.append(INTERVAL_NOTE + "\n")
     return "\n".join(out)
 
 
@@ -112,7 +157,8 @@ def tasks_html(frame: pd.DataFrame) -> str:
     parts = [f'<section id="{SECTION_ID}"><h2>Tasks: inpainting, outpainting, denoising, colourisation</h2>',
              '<p class="muted small">Restorations of test images from each cell\'s checkpoint (no retraining). '
              "Class agreement: share of restorations the data set's classifier labels with the original's label; "
-             "the truth row is the classifier's accuracy on the uncorrupted images. PSNR over the unknown / known "
+             "the truth row is the classifier's accuracy on the uncorrupted images; the nearest-training-image row fills the "
+             "unknown region from the training image closest on the known pixels (a lookup table to beat). PSNR over the unknown / known "
              "sub-pixels in [0,1] units (∞: exact). Grids: input (unknown region red), completions, truth.</p>"]
     for (dataset, task, mask), board in boards.items():
         parts.append(f'<h3 id="task-{slug(dataset)}-{slug(task)}-{slug(mask)}">{esc(task)} ({esc(mask)}) — '
@@ -123,9 +169,9 @@ def tasks_html(frame: pd.DataFrame) -> str:
             if r["note"].startswith("not supported"):
                 cells = f'<td colspan="{len(COLUMNS)}" class="muted">{esc(r["note"])}</td>'
             else:
-                cells = "".join(f"<td>{esc(_fmt(r[m], f))}</td>" for m, _, f in COLUMNS)
+                cells = "".join(f"<td>{esc(_cell(r, m, f))}</td>" for m, _, f in COLUMNS)
             parts.append(f"<tr><td>{esc(r['model'])}</td>{cells}</tr>")
-        parts.append("</tbody></table>")
+        parts.append(f'</tbody></table><p class="muted small">{esc(INTERVAL_NOTE)}</p>')
         grids = frame[(frame["dataset"] == dataset) & (frame["task"] == task) & (frame["mask"] == mask)]
         shown = set()
         parts.append('<div class="grids">')

@@ -4,7 +4,10 @@
   the truth, pooled over images, and PSNR = 10 log10(1 / MSE) (infinite for a perfect restoration); for
   denoising and colourisation every sub-pixel is "unknown".  ``mse_known`` / ``psnr_known``: the same over the
   known sub-pixels (how well the model keeps what it was given; 0 / inf when kept exactly).  The MSE's stderr
-  is the sd of the per-image errors / sqrt(n).
+  is the sd of the per-image errors / sqrt(n); the PSNR's its delta-method image, 10 se(MSE) / (MSE ln 10).
+- ``*_retrieval`` (completion tasks): ``class_agreement``, ``mse_unknown`` and ``psnr_unknown`` of the retrieval
+  reference (``genbench.tasks.retrieval``: the unknown region from the training image nearest on the known
+  pixels), the scale a model's completion is read against.
 - ``class_agreement``: share of restorations the data set's classifier (``metrics.extractors``, the same one
   the sample metrics use) labels with the original's label; ``class_agreement_floor`` the same on the truth,
   i.e. the classifier's accuracy on these images (what a perfect restoration scores).  Binomial stderr.
@@ -72,5 +75,8 @@ def error_rows(truth: Tensor, restored: Tensor, known: Tensor, details: dict[str
         mse = float(per_image.mean())
         se = float(per_image.std() / math.sqrt(len(per_image))) if len(per_image) > 1 else None
         rows.append(Measurement(f"mse_{suffix}", mse, "[0,1]^2", False, n=len(per_image), stderr=se, details=details))
-        rows.append(Measurement(f"psnr_{suffix}", psnr(mse), "dB", True, n=len(per_image), details=details))
+        # delta method: d PSNR / d MSE = -10 / (MSE ln 10), so se(PSNR) = 10 se(MSE) / (MSE ln 10)
+        psnr_se = 10.0 * se / (mse * math.log(10)) if se is not None and mse > 0 else None
+        rows.append(Measurement(f"psnr_{suffix}", psnr(mse), "dB", True, n=len(per_image), stderr=psnr_se,
+                                details=details))
     return rows

@@ -32,6 +32,7 @@ from genbench.results import measurement_row
 from genbench.tasks.base import Corrupted, Task, task_seed
 from genbench.tasks.metrics import class_agreement, diversity, error_rows
 from genbench.tasks.options import apply_task_options, check_task_sets, parse_task_sets
+from genbench.tasks.retrieval import retrieval_complete
 
 log = logging.getLogger("genbench")
 
@@ -47,6 +48,11 @@ class TaskOptions:
     completions: int = 4
     diversity_inputs: int = 10
     batch_size: int = 100
+
+
+#: what the ``*_retrieval`` rows are (``genbench.tasks.retrieval``): the same for every model of a data set
+RETRIEVAL = ("retrieval reference: the unknown region copied from the training image nearest on the known "
+             "sub-pixels (Hays & Efros 2007)")
 
 
 class NoCheckpoint(FileNotFoundError):
@@ -120,16 +126,26 @@ def evaluate_task(model: GenerativeModel, task: Task, ctx: EvalContext,
     if options.completions > 1:
         rows.append(Measurement("diversity", diversity(completions), "[0,1] rms", None, n=m,
                                 details={**base, "completions": options.completions}))
+    retrieved = None
+    if task.capability == "complete" and bool(corrupted.known.any()):
+        retrieved = retrieval_complete(corrupted.observed, corrupted.known, data.unit("train"))
+        ref = {**base, "reference": RETRIEVAL}
+        rows += [Measurement(f"{r.metric}_retrieval", r.value, r.unit, r.higher_is_better, n=r.n, stderr=r.stderr,
+                             details=ref) for r in error_rows(truth, retrieved, corrupted.known, ref)
+                 if r.metric.endswith("_unknown")]
     if data.has_labels and "classifier" in ctx.extractor_names:
         ext = ctx.extractor("classifier")
         if ext.accuracy is not None:
             labels = data.test_labels[:n]
             common = dict(extractor=ext.name, extractor_sha256=ext.sha256, n=n)
-            for name, images in (("class_agreement", restored), ("class_agreement_floor", truth)):
+            scored = [("class_agreement", restored, "share labelled with the original's label"),
+                      ("class_agreement_floor", truth, "the classifier's accuracy on the uncorrupted images")]
+            if retrieved is not None:
+                scored.append(("class_agreement_retrieval", retrieved, RETRIEVAL))
+            for name, images, meaning in scored:
                 p, se = class_agreement(ext.probabilities(images), labels)
-                rows.append(Measurement(name, p, "fraction", True, stderr=se, details={
-                    **base, "meaning": "share labelled with the original's label" if name == "class_agreement"
-                    else "the classifier's accuracy on the uncorrupted images"}, **common))
+                rows.append(Measurement(name, p, "fraction", True, stderr=se, details={**base, "meaning": meaning},
+                                        **common))
     if n >= 2:
         from genbench.metrics.features import stream_features, tensor_batches
         from genbench.metrics.stats import fid_from_stats
@@ -260,9 +276,11 @@ def summary_line(rows: list[dict[str, Any]]) -> str:
     if sup is not None and not sup["value"]:
         return f"not supported ({json.loads(sup['details']).get('reason', '')})"
     parts = []
-    for metric, title, fmt in (("class_agreement", "class agreement", "{:.3f}"), ("psnr_unknown", "PSNR unknown",
+    for metric, title, fmt in (("class_agreement", "class agreement", "{:.3f}"),
+                               ("class_agreement_retrieval", "(nearest training image", "{:.3f})"),
+                               ("psnr_unknown", "PSNR unknown",
                                "{:.2f} dB"), ("mse_known", "MSE known", "{:.2g}"), ("diversity", "diversity", "{:.3f}"),
                                ("seconds_per_image", "s/image", "{:.3g}"), ("nfe", "NFE", "{:.0f}")):
         if metric in by and by[metric]["value"] is not None:
             parts.append(f"{title} " + fmt.format(by[metric]["value"]))
-    return ", ".join(parts)
+    return ", ".join(parts).replace(", (", " (")

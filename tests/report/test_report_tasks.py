@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from genbench.report.tasks import load_task_rows, task_boards, tasks_html, tasks_markdown
 
@@ -63,3 +65,29 @@ def test_the_nav_links_to_the_task_section_when_there_is_one(tmp_path):
     assert f'<a href="#{SECTION_ID}">Tasks</a>' in _nav(page)
     assert f'<section id="{SECTION_ID}">' in page  # the link has its target
     assert "#tasks" not in _nav(_page(""))  # no task rows: no section, no link
+
+
+def test_values_carry_their_interval_and_the_retrieval_reference_is_shown():
+    base = {"dataset": "digits", "task": "inpaint", "mask": "bottom-half", "preset": "standard", "details": "{}"}
+    data = []
+    for seed, (agree, se) in enumerate([(0.70, 0.04), (0.80, 0.04)]):
+        run = {**base, "model": "a", "seed": seed, "run_id": f"a-{seed}"}
+        data += [{**run, "metric": "supported", "value": 1.0, "stderr": None},
+                 {**run, "metric": "class_agreement", "value": agree, "stderr": se},
+                 {**run, "metric": "class_agreement_retrieval", "value": 0.81, "stderr": 0.039},
+                 {**run, "metric": "psnr_unknown_retrieval", "value": 12.5, "stderr": 0.3}]
+    board = task_boards(pd.DataFrame(data))[("digits", "inpaint", "bottom-half")]
+    assert list(board["model"]) == ["nearest training image (reference)", "a"]
+    a = board[board["model"] == "a"].iloc[0]
+    # two seeds: the wider of the Student-t interval over seeds and 1.96 x the runs' own standard error / sqrt(2)
+    from scipy import stats
+    t_half = stats.t.ppf(0.975, 1) * float(np.std([0.7, 0.8], ddof=1)) / math.sqrt(2)
+    assert a["class_agreement"] == pytest.approx(0.75) and a["class_agreement_ci"] == pytest.approx(
+        max(t_half, 1.959964 * 0.04 / math.sqrt(2)), rel=1e-6)
+    ref = board.iloc[0]
+    # the reference's rows are one measurement repeated in every cell (a fixed mask: the same images each seed),
+    # so its interval is 1.96 of its own standard error, not shrunk by the number of cells
+    assert ref["class_agreement"] == pytest.approx(0.81) and ref["class_agreement_ci"] == pytest.approx(
+        1.959964 * 0.039, rel=1e-6)
+    md = tasks_markdown(pd.DataFrame(data))
+    assert "0.75 ± " in md and "nearest training image (reference)" in md and "95% interval" in md

@@ -106,6 +106,21 @@ def test_the_truth_scores_psnr_inf_and_the_classifiers_accuracy(digits, registry
     assert by["class_agreement_floor"].value == pytest.approx(accuracy, abs=1e-12)
     assert by["restored_fid"].value == pytest.approx(by["restored_fid_floor"].value, abs=1e-9)
     assert grid["completions"].shape == (2, 5, *digits.spec.shape)
+    # the retrieval reference, recomputed here by brute force over the training split
+    train = digits.unit("train")
+    known = corrupted.known.expand_as(truth)
+    agree, sq = 0, []
+    for o, k, t, label in zip(corrupted.observed, known, truth, digits.test_labels[:n]):
+        j = int(torch.stack([((o - p)[k] ** 2).sum() for p in train]).argmin())
+        done = torch.where(k, o, train[j])
+        agree += int(net.logits(done[None]).argmax(-1)) == int(label)
+        sq.append(float(((done - t)[~k] ** 2).mean()))
+    assert by["class_agreement_retrieval"].value == pytest.approx(agree / n, abs=1e-12)
+    assert by["mse_unknown_retrieval"].value == pytest.approx(sum(sq) / n, rel=1e-6)
+    assert by["psnr_unknown_retrieval"].stderr > 0 and "Hays & Efros" in by["class_agreement_retrieval"].details["meaning"]
+    # denoising has no known pixels to match on: no retrieval rows
+    rows, _ = evaluate_task(model, Denoise(sigma=0.2), ctx, TaskOptions(n_images=4, completions=1))
+    assert not any(m.metric.endswith("_retrieval") for m in rows)
 
 
 def test_models_without_the_capability_are_reported_not_crashed(digits, registry, tmp_path):
@@ -146,3 +161,11 @@ def test_colourise_needs_rgb_data_and_denoise_takes_no_mask(digits):
 
 def test_tasks_are_registered_through_their_hook(registry):
     assert {"inpaint", "outpaint", "denoise", "colourise"} <= set(registry.tasks.names())
+
+
+def test_the_summary_line_shows_the_retrieval_reference_beside_the_class_agreement():
+    from genbench.tasks.run import summary_line
+
+    rows = [{"metric": "supported", "value": 1.0, "details": "{}"}, {"metric": "class_agreement", "value": 0.77},
+            {"metric": "class_agreement_retrieval", "value": 0.8}, {"metric": "psnr_unknown", "value": 12.345}]
+    assert summary_line(rows) == "class agreement 0.770 (nearest training image 0.800), PSNR unknown 12.35 dB"
