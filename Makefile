@@ -23,7 +23,7 @@ report: venv
 	$(BIN)/genbench report
 
 test: venv
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # The benchmarks: HOURS of CPU (the standard leaderboard alone is about 2 hours on 2 cores, the rest several more;
 # Fashion-MNIST's files must be there).  Every grid in bench/grids/ through `genbench run --config` and
