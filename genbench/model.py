@@ -88,6 +88,10 @@ class ModelConfig:
     of the training step and the sampler's network calls (``genbench.runner.precision``; likelihoods are always
     evaluated in fp32; fp16 scales the loss, CUDA only); the runner stores the resolved value, and an fp32
     config hashes as before the field existed (``to_dict`` leaves it out), so earlier run ids stay valid.
+    ``nll_val_images`` / ``nll_test_images``: the likelihood (checkpoint selection / reported bits/dim) is
+    evaluated on the first that many images of the validation / test split (None: all of it; rows record n).
+    The quick and standard presets cap them on large images (``genbench.config.LIKELIHOOD_IMAGE_CAPS``), the same
+    for every family so that their rows share n; unset, they hash as before the fields existed.
     """
 
     batch_size: int = 64
@@ -100,11 +104,16 @@ class ModelConfig:
     sampling_seeds: int = 1
     sample_every: int | None = None
     precision: str = "fp32"
+    nll_val_images: int | None = None
+    nll_test_images: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         if out.get("precision") == "fp32":
             del out["precision"]
+        for key in ("nll_val_images", "nll_test_images"):  # unset: the whole split, as before the fields existed
+            if key in out and out[key] is None:
+                del out[key]
         return out
 
 

@@ -78,3 +78,28 @@ def test_a_model_without_presets_runs_on_its_config_defaults_under_any_preset():
     assert Model.preset_note("quick") is None  # a model with presets still refuses one it does not define
     with pytest.raises(ConfigError, match="no preset 'anything'"):
         resolve_config(Model, "anything", SPEC)
+
+
+def test_quick_and_standard_cap_the_likelihood_images_on_large_images_for_every_family_alike():
+    from genbench.config import LIKELIHOOD_IMAGE_CAPS
+
+    fashion = DataSpec(1, 28, 28, 256)
+    for preset in ("quick", "standard"):
+        cfg = resolve_config(Model, preset, fashion)
+        assert (cfg.nll_val_images, cfg.nll_test_images) == (LIKELIHOOD_IMAGE_CAPS[preset]["nll_val_images"],
+                                                             LIKELIHOOD_IMAGE_CAPS[preset]["nll_test_images"])
+        assert "nll_test_images" in cfg.to_dict()
+    small = resolve_config(Model, "quick", SPEC)  # 8x8 digits: the whole split, and the hash of before the fields
+    assert small.nll_val_images is None and small.nll_test_images is None
+    assert "nll_val_images" not in small.to_dict() and "nll_test_images" not in small.to_dict()
+    assert resolve_config(Model, "tiny", fashion).nll_test_images is None  # tiny: not capped
+    assert resolve_config(Model, "quick", fashion, {"nll_test_images": "none"}).nll_test_images is None
+    assert resolve_config(Model, "quick", SPEC, {"nll_test_images": "50"}).nll_test_images == 50
+    with pytest.raises(ConfigError, match="nll_val_images must be a whole number of images >= 2"):
+        resolve_config(Model, "quick", SPEC, {"nll_val_images": "1"})
+
+
+def test_a_model_without_a_likelihood_gets_no_caps():
+    from genbench_gan import GAN
+
+    assert resolve_config(GAN, "quick", DataSpec(1, 28, 28, 256)).nll_test_images is None

@@ -55,10 +55,14 @@ class BitsPerDim(Metric):
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:
         rows = []
-        for label, (est, nats) in nll_over(ctx.model, ctx.data.unit("test"), self.batch_size, ctx.device).items():
+        test = ctx.data.unit("test")
+        cap = getattr(ctx.model.config, "nll_test_images", None)
+        images = test[:cap]  # the first ``nll_test_images`` (ModelConfig; None: the whole split)
+        subset = {"test_images": f"first {len(images)} of {len(test)}"} if len(images) < len(test) else {}
+        for label, (est, nats) in nll_over(ctx.model, images, self.batch_size, ctx.device).items():
             mean, se = summarise(nats, ctx.data.spec.dims)
             rows.append(Measurement(
                 metric="bits_per_dim", value=mean, stderr=se, unit="bits/dim", higher_is_better=False,
-                kind=label, n=len(nats), reference=f"test ({ctx.data.split_id})", details=dict(est.params),
+                kind=label, n=len(nats), reference=f"test ({ctx.data.split_id})", details={**est.params, **subset},
             ))
         return rows

@@ -350,7 +350,8 @@ class Runner:
         if trainer.best_val is not None:
             measurements.append(Measurement(
                 "val_bits_per_dim", trainer.best_val, "bits/dim", False, kind=plan.model_cls.likelihood or "",
-                n=len(data.val), reference="validation", details={"selected_step": trainer.best_step},
+                n=len(data.val[: getattr(config, "nll_val_images", None)]), reference="validation",
+                details={"selected_step": trainer.best_step},
                 stderr=trainer.best_val_stderr if math.isfinite(trainer.best_val_stderr) else None,
             ))
         measurements += data_measurements(ctx) + metric_measurements(ctx)  # runner/scoring.py (genbench eval too)

@@ -91,7 +91,8 @@ class Trainer:
         validation images (``metrics.likelihood.summarise``: sample sd / sqrt(n); for a stochastic bound it
         includes the estimator's own noise, drawn independently per image)."""
         with fp32_block(self.device):  # likelihoods always in fp32 (genbench.runner.precision)
-            nats = nll_over(self.model, self.data.unit("val"), 100, self.device, primary_only=True)["primary"][1]
+            images = self.data.unit("val")[: getattr(self.config, "nll_val_images", None)]  # None: the whole split
+            nats = nll_over(self.model, images, 100, self.device, primary_only=True)["primary"][1]
         self.model.train(True)
         return summarise(nats, self.data.spec.dims)
 

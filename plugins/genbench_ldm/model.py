@@ -352,11 +352,14 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         KL(q_c(z | x) || p(z | x)), never the model: an encoder trained with a small KL weight (Rombach et al.'s
         "KL-reg.") has posteriors much narrower than the set of latents that decode to x, and pays for it in
         E_q[log q(z | x)] (d log(1 / c) nats less at c > 1).  Refitting the variational posterior for the
-        evaluation is the "inference suboptimality" remedy of Cremer et al. (2018)."""
+        evaluation is the "inference suboptimality" remedy of Cremer et al. (2018).  Runs in fp32 whatever the
+        training step's precision."""
         grid = tuple(sorted(float(c) for c in grid))
         seed = int(self.step)
-        per_image = {c: self.bound_terms(x, self.config.vlb_strata, torch.Generator().manual_seed(seed),
-                                         posterior_scale=c).total for c in grid}
+        # in fp32 like every likelihood evaluation, also inside a bf16 / fp16 training step's autocast
+        with torch.autocast(torch.device(self.device).type, enabled=False):
+            per_image = {c: self.bound_terms(x, self.config.vlb_strata, torch.Generator().manual_seed(seed),
+                                             posterior_scale=c).total for c in grid}
         totals = {c: float(v.mean()) for c, v in per_image.items()}
         old = self.posterior_fit_average
         if old is not None and len(old) == len(grid):

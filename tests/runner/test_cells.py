@@ -72,6 +72,30 @@ def test_bits_per_dim_equals_hand_computed_exact_nll(runner):
     assert got == pytest.approx(float(by_hand), rel=1e-6)
 
 
+def test_capped_likelihood_images_are_the_first_of_each_split_and_rows_say_so(runner):
+    """nll_test_images / nll_val_images: bits/dim over the first N test images (n = N, details say of how many),
+    validation over the first M; the value is the exact nll of those images by hand."""
+    capped = {**TINY, "max_steps": 19, "nll_test_images": 120, "nll_val_images": 40}
+    result = runner.run_cell(CellSpec("independent", "digits", 0, "quick", capped))
+    data = runner.load_data("digits")
+    cls = runner.registry.models.get("independent")
+    model = cls(cls.Config(**{**cls.Config().to_dict(), **capped}), data.spec)
+    model.load_state_dict(load_checkpoint(result.run_dir / "checkpoints" / "best.pt")["model"])
+    counts = model.counts + model.config.alpha
+    logp = (counts / counts.sum(-1, keepdim=True)).log()
+
+    def by_hand(images):
+        k = images.reshape(len(images), -1).long()
+        return float(-logp.gather(1, k.T).sum(0).mean() / (64 * math.log(2)))
+
+    df = frame(result)
+    bpd = df.query("metric == 'bits_per_dim'").iloc[0]
+    assert bpd.n == 120 and json.loads(bpd.details)["test_images"] == f"first 120 of {len(data.test)}"
+    assert bpd.value == pytest.approx(by_hand(data.test[:120]), rel=1e-6)
+    val = df.query("metric == 'val_bits_per_dim'").iloc[0]
+    assert val.n == 40 and val.value == pytest.approx(by_hand(data.val[:40]), rel=1e-6)
+
+
 def test_rerun_skips_finished_cell_and_new_config_reruns(runner):
     first = runner.run_cell(CellSpec("independent", "digits", 0, "quick", TINY))
     again = runner.run_cell(CellSpec("independent", "digits", 0, "quick", TINY))

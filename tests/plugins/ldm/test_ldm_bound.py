@@ -144,6 +144,10 @@ def test_the_posterior_scale_fit_picks_the_smallest_bound_on_its_batch_with_comm
         t4 = model.bound_terms(x, 4, torch.Generator().manual_seed(0), posterior_scale=4.0)
         torch.testing.assert_close(t4.neg_entropy, t1.neg_entropy - model.latent_dims * math.log(4.0), atol=1e-4,
                                    rtol=1e-6)
+        # inside a bf16 training step's autocast the fit still evaluates the bound in fp32: the same numbers
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            under_bf16 = model.fit_posterior_scale(x)
+        assert all(under_bf16[c] == pytest.approx(totals[c], rel=1e-9) for c in totals)
     # a fixed c in the config wins over the fitted one, and is recorded
     fixed = make(spec, posterior_scale=2.5)
     assert fixed.posterior_scale == 2.5
