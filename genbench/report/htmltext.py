@@ -25,5 +25,23 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def img(png: bytes, alt: str, cls: str) -> str:
-    return f'<img class="{cls}" alt="{esc(alt)}" src="{data_uri(png)}">'
+#: the narrowest an image grid is drawn (CSS px): 8x8 digits would otherwise be postage stamps
+GRID_MIN_WIDTH = 240
+
+
+def png_size(png: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None when ``png`` is not a PNG."""
+    if len(png) < 24 or png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def img(png: bytes, alt: str, cls: str, scale: float | None = None) -> str:
+    """An ``<img>`` with the PNG inline.  ``scale``: draw it at that multiple of its own width (nearest-neighbour:
+    the ``grid`` class is pixelated), at least ``GRID_MIN_WIDTH`` px, never wider than its container."""
+    style = ""
+    size = png_size(png) if scale is not None else None
+    if size is not None:
+        width = max(GRID_MIN_WIDTH, round(scale * size[0]))
+        style = f' style="width:{width}px;max-width:100%"'
+    return f'<img class="{cls}" alt="{esc(alt)}"{style} src="{data_uri(png)}">'

@@ -46,7 +46,7 @@ tbody.ref tr:first-child td{border-top:2px solid #9aa0a6}
 .model{break-inside:avoid;page-break-inside:avoid;border-top:1px solid var(--line);padding-top:.3rem}
 h2+.model,h2+p+.model{border-top:0}
 .grids{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
-figure{margin:0}figcaption{font-size:.78rem;color:var(--muted);max-width:260px;overflow-wrap:anywhere}
+figure{margin:0}figcaption{font-size:.78rem;color:var(--muted);max-width:320px;overflow-wrap:anywhere}
 img.grid{image-rendering:pixelated;image-rendering:crisp-edges;width:240px;height:auto;border:1px solid #bbb;display:block}
 img.plot{max-width:100%;height:auto;display:block}
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
@@ -106,6 +106,11 @@ class PageInputs:
     tasks_html: str = ""  # the restoration tasks' section (report/tasks.py), "" without task rows
 
 
+#: sample and real-image grids are drawn at this multiple of their native size (nearest-neighbour): a 28x28
+#: garment at 84 px, an 8x8 digit at 24 px
+GRID_SCALE = 3
+
+
 def _models_html(view: DatasetView) -> str:
     ds = esc(view.board.dataset)
     parts = [f'<section id="models-{slug(view.board.dataset)}"><h2>Models — {ds}</h2>']
@@ -118,10 +123,10 @@ def _models_html(view: DatasetView) -> str:
         if not m.sample_grids:
             parts.append('<p class="muted small">No sample grid stored.</p>')
         for label, png in m.sample_grids:
-            parts.append(f"<figure>{img(png, f'samples of {m.model} ({label}) on {view.board.dataset}', 'grid')}"
+            parts.append(f"<figure>{img(png, f'samples of {m.model} ({label}) on {view.board.dataset}', 'grid', GRID_SCALE)}"
                          f"<figcaption>samples · {esc(label)} · seed {esc(m.seed)}</figcaption></figure>")
         if view.real_grid is not None:
-            parts.append(f"<figure>{img(view.real_grid, f'real test images of {view.board.dataset}', 'grid')}"
+            parts.append(f"<figure>{img(view.real_grid, f'real test images of {view.board.dataset}', 'grid', GRID_SCALE)}"
                          f"<figcaption>real test images · {ds}</figcaption></figure>")
         parts.append("</div>")
         if m.curves_png is not None:

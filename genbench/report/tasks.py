@@ -180,7 +180,7 @@ def tasks_html(frame: pd.DataFrame) -> str:
             if row["model"] in shown or not path.is_file():
                 continue
             shown.add(row["model"])
-            picture = img(path.read_bytes(), f"{row['model']} {task}", "grid")
+            picture = img(path.read_bytes(), f"{row['model']} {task}", "grid", 1.0)  # drawn at >= 3x (run.grid_png)
             parts.append(f"<figure>{picture}<figcaption>{esc(row['model'])} (seed {esc(row['seed'])})"
                          "</figcaption></figure>")
         parts.append("</div>")

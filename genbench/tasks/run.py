@@ -190,7 +190,8 @@ def grid_png(grid: dict[str, Tensor], levels: int) -> bytes:
         shown = torch.where(known.expand_as(shown), shown, red)
     columns = [shown, *[rgb(c) for c in completions], rgb(truth)]
     tiles = torch.stack(columns, 1).flatten(0, 1)
-    scale = max(1, -(-32 // tiles.shape[-2]))  # small images (8x8 digits) drawn at >= 32 pixels, nearest-neighbour
+    # nearest-neighbour upscaling: at least 3x, and small images (8x8 digits) at >= 32 pixels
+    scale = max(3, -(-32 // tiles.shape[-2]))
     tiles = tiles.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
     image = vutils.make_grid(tiles, nrow=len(columns), padding=1, pad_value=1.0)
     png = io.BytesIO()

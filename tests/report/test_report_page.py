@@ -96,3 +96,31 @@ def test_invalid_likelihood_is_flagged_on_the_page(tmp_path: Path, registry) -> 
     assert "data entropy (floor)" in html and "1.6" in html
     md = (tmp_path / "results.md").read_text()
     assert "Data entropy (no model may go below): 1.6000 bits/dim." in md
+
+
+def test_image_grids_are_drawn_at_three_times_their_native_size_nearest_neighbour():
+    """Issue 20: a 28x28 garment must be judgeable; grids are drawn at >= 3x native (pixelated), at least 240 px,
+    never wider than the page."""
+    import io
+    import re
+
+    import torch
+    import torchvision.utils as vutils
+
+    from genbench.report.htmltext import img, png_size
+    from genbench.report.page import GRID_SCALE
+
+    def grid_png(side: int) -> bytes:
+        grid = vutils.make_grid(torch.rand(100, 1, side, side), nrow=10, padding=1, pad_value=1.0)
+        out = io.BytesIO()
+        vutils.save_image(grid, out, format="png")
+        return out.getvalue()
+
+    for side, native in ((8, 91), (28, 291)):
+        png = grid_png(side)
+        assert png_size(png) == (native, native)
+        tag = img(png, "samples", "grid", GRID_SCALE)
+        width = int(re.search(r'style="width:(\d+)px;max-width:100%"', tag).group(1))
+        assert width == max(240, 3 * native) and width >= 3 * native
+    assert png_size(b"not a png") is None and "style" not in img(b"not a png", "x", "grid", 3)
+    assert "style" not in img(grid_png(8), "x", "plot")  # plots keep their CSS
