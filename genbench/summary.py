@@ -71,11 +71,12 @@ def rich_tables(t: Table, width: int) -> list[RichTable]:
     out = []
     for k, chunk in enumerate(chunks):
         title = t.title if len(chunks) == 1 else f"{t.title} ({k + 1}/{len(chunks)})"
-        table = RichTable(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+        table = RichTable(title=Text(title), title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
                           pad_edge=False, show_edge=False)
         for i in [*range(n_labels), *chunk]:
             numeric = i >= n_labels or header[i] == "seeds"
-            table.add_column(header[i], justify="right" if numeric else "left", overflow="fold",
+            # a Text header: "[pixels]" / "[classifier]" are extractor tags, not Rich markup to be swallowed
+            table.add_column(Text(header[i]), justify="right" if numeric else "left", overflow="fold",
                              width=_width(header[i], [line[i] for line in body]))
         for r, line in enumerate(body):
             style = "dim" if t.rows[r].role == "floor" else ""

@@ -13,9 +13,11 @@ and the results files disagree; ``tests/test_readme_tables.py`` runs the check.
 ``json_schemas``: the keys of the ``--json`` documents (``genbench.jsonout``); ``minimal_plugin``: the files of
 ``examples/minimal_plugin``.  ``leaderboard_standard_digits``: the README's digest of ``bench/results/leaderboard_standard_digits.md`` (the
 report's results.md of the standard leaderboard): one row per quality-table row, cells copied from results.md
-(FID with its interval; precision, recall, confident share, images/s and training seconds as their means;
-every likelihood estimate of the model with its interval and kind), and FID / floor, the model's mean FID over
-the mean real-data floor, from the results.md column when it has one, else from the tidy rows of
+(FID and FID / floor with their intervals; precision, recall, confident share, images/s and training seconds as
+their means; every likelihood estimate of the model with its interval and kind; the memorisation table's share
+of samples closer to the training set than the 5th percentile of test images, classifier features, with its
+interval), and FID / floor from the results.md column when it has one, else the model's mean FID over the mean
+real-data floor from the tidy rows of
 ``leaderboard_standard_digits.csv``.  ``main_job``: the same digest of ``bench/results/main_job.md`` (the cells
 ``make run`` runs, from ``bench/grids/main_job.toml``), its ratios from that file's JSON rows.
 """
@@ -114,14 +116,21 @@ def leaderboard_table(name: str) -> str:
         return next(rows for name, rows in tables.items() if name == title or name.startswith(title + " ("))
 
     quality, likelihood, cost = table("Sample quality"), table("Likelihood"), table("Cost")
+    try:
+        memorisation = table("Memorisation")
+    except StopIteration:  # results.md from before the memorisation metric
+        memorisation = []
+    near_column = next((h for h in (memorisation[0] if memorisation else {})
+                        if h.startswith("closer to train than test p5") and h.endswith("[classifier]")), None)
+    near = {(_model_of(r["model"]), r["sampler"]): r[near_column] for r in memorisation} if near_column else {}
     ratio_column = next((h for h in quality[0] if h.startswith("FID / floor")), None)
     ratios = None if ratio_column else _fid_over_floor(name)
     bits = {_model_of(r["model"]): ", ".join(f"{v} ({h[len('bits/dim ('):h.index(')')]})" for h, v in r.items()
                                             if h.startswith("bits/dim (") and v != MISSING) or MISSING
             for r in likelihood}
     costs = {(_model_of(r["model"]), r["sampler"]): r for r in cost}
-    header = ["model", "sampler", "FID ↓", "FID / floor", "precision ↑", "recall ↑", "confident share ↑",
-              "bits/dim ↓ (kind)", "images/s", "NFE", "FLOPs/image", "train s"]
+    header = ["model", "sampler", "FID ↓", "FID / floor ↓", "precision ↑", "recall ↑", "confident share ↑",
+              "bits/dim ↓ (kind)", "closer than test p5 (0.05)", "images/s", "NFE", "FLOPs/image", "train s"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|" + "--:|" * (len(header) - 2)]
     seen: set[str] = set()
     for r in quality:
@@ -131,13 +140,14 @@ def leaderboard_table(name: str) -> str:
         if label == FLOOR:
             ratio = "1"
         elif ratio_column:
-            ratio = mean_of(r[ratio_column])
+            ratio = r[ratio_column]  # with its interval
         else:
             ratio = _ratio_text(ratios[(model, sampler)])
         c = costs.get((model, sampler), {})
         row = [label, sampler if label != FLOOR else "", r["FID ↓"], ratio, mean_of(r["precision ↑"]),
                mean_of(r["recall ↑"]), mean_of(r["confident share ↑"]),
-               (bits.get(model, "") if first else ""), mean_of(c.get("images/s ↑", "")), c.get("NFE ↓", ""),
+               (bits.get(model, "") if first else ""), near.get((model, sampler), "") if label != FLOOR else "",
+               mean_of(c.get("images/s ↑", "")), c.get("NFE ↓", ""),
                c.get("FLOPs/image ↓", ""), (mean_of(c.get("train s ↓", "")) if first else "")]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"

@@ -120,7 +120,9 @@ def _values(rows: pd.DataFrame, metrics: dict[str, str], by: str = "run_id") -> 
         if sel.empty:
             out[column], out[f"{column}_ci"] = None, float("nan")
             continue
-        if by == "dataset":  # a reference: the same images in every cell of a seed, so one measurement per seed,
+        if by == "dataset":  # a reference: the same images in every cell of a seed, so one measurement per seed
+            if "n" in sel:  # (the one over the most images, where cells restored different numbers of them)
+                sel = sel.sort_values("n", ascending=False, kind="stable")
             sel = sel.drop_duplicates("seed").drop_duplicates("value")  # and one in all where the mask is fixed
         values = pd.to_numeric(sel["value"], errors="coerce")
         if values.map(math.isinf).any():
