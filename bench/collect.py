@@ -89,7 +89,10 @@ def main(argv: list[str] | None = None) -> None:
         board.rstrip(), curves_markdown(curves) if curves else "", ""])
     failed = report.get("failed", [])
     if failed:
-        text += "\nFailed cells: " + "; ".join(f"{f.get('model')} seed {f.get('seed')}: {f.get('error')}" for f in failed) + "\n"
+        text += "\nFailed or unfinished cells: " + "; ".join(
+            f"{f.get('model')} seed {f.get('seed')}: "
+            + (f.get("error") or f"no error recorded (state {f.get('state', '?')}: still running or interrupted)")
+            for f in failed) + "\n"
     result = {"commands": commands, "grid": r, "grid_source": grid.source, "leaderboard": report.get("leaderboard", []),
               "failed": failed, "curves": curves, "rows": rows}
     write(result, name, text, recipes_from_rows(rows))
