@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -36,6 +37,12 @@ def nll_over(
     return {k: (last[k], torch.cat(v)) for k, v in per_label.items()}
 
 
+def likelihood_images(data: Any, split: str, config: Any) -> Tensor:
+    """The images of ``split`` ("val" or "test", in [0, 1]) a likelihood is evaluated on: the first
+    ``nll_val_images`` / ``nll_test_images`` of ``config`` (``ModelConfig``; None or absent: the whole split)."""
+    return data.unit(split)[: getattr(config, f"nll_{split}_images", None)]
+
+
 def summarise(nats: Tensor, dims: int) -> tuple[float, float]:
     """Mean bits/dim and its standard error over images."""
     bpd = nats / (dims * math.log(2.0))
@@ -55,10 +62,8 @@ class BitsPerDim(Metric):
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:
         rows = []
-        test = ctx.data.unit("test")
-        cap = getattr(ctx.model.config, "nll_test_images", None)
-        images = test[:cap]  # the first ``nll_test_images`` (ModelConfig; None: the whole split)
-        subset = {"test_images": f"first {len(images)} of {len(test)}"} if len(images) < len(test) else {}
+        images, total = likelihood_images(ctx.data, "test", ctx.model.config), len(ctx.data.test)
+        subset = {"test_images": f"first {len(images)} of {total}"} if len(images) < total else {}
         for label, (est, nats) in nll_over(ctx.model, images, self.batch_size, ctx.device).items():
             mean, se = summarise(nats, ctx.data.spec.dims)
             rows.append(Measurement(

@@ -43,6 +43,7 @@ from genbench.data.files import resolve_dataset
 from genbench.io import atomic_write_json
 from genbench.locks import RunFolderBusy, RunLock
 from genbench.metrics.base import EvalContext, Measurement, default_extractor_names
+from genbench.metrics.likelihood import likelihood_images
 from genbench.model import GenerativeModel, ModelConfig
 from genbench.naming import safe_name
 from genbench.plugins import Registry
@@ -350,7 +351,7 @@ class Runner:
         if trainer.best_val is not None:
             measurements.append(Measurement(
                 "val_bits_per_dim", trainer.best_val, "bits/dim", False, kind=plan.model_cls.likelihood or "",
-                n=len(data.val[: getattr(config, "nll_val_images", None)]), reference="validation",
+                n=len(likelihood_images(data, "val", config)), reference="validation",
                 details={"selected_step": trainer.best_step},
                 stderr=trainer.best_val_stderr if math.isfinite(trainer.best_val_stderr) else None,
             ))

@@ -22,7 +22,7 @@ import torch
 
 from genbench.data.base import DataSplits
 from genbench.io import atomic_torch_save, atomic_write_text, load_checkpoint, load_checkpoint_or_none, move_aside
-from genbench.metrics.likelihood import nll_over, summarise
+from genbench.metrics.likelihood import likelihood_images, nll_over, summarise
 from genbench.model import GenerativeModel, ModelConfig
 from genbench.progress import Progress, muted, resolve_mode
 from genbench.runner.device import capture_rng, preserved_rng, restore_rng
@@ -91,7 +91,7 @@ class Trainer:
         validation images (``metrics.likelihood.summarise``: sample sd / sqrt(n); for a stochastic bound it
         includes the estimator's own noise, drawn independently per image)."""
         with fp32_block(self.device):  # likelihoods always in fp32 (genbench.runner.precision)
-            images = self.data.unit("val")[: getattr(self.config, "nll_val_images", None)]  # None: the whole split
+            images = likelihood_images(self.data, "val", self.config)
             nats = nll_over(self.model, images, 100, self.device, primary_only=True)["primary"][1]
         self.model.train(True)
         return summarise(nats, self.data.spec.dims)
