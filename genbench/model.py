@@ -230,6 +230,23 @@ class GenerativeModel(abc.ABC):
         """Every likelihood figure the model reports for ``x`` (default: the primary ``nll``)."""
         return [NLLEstimate(self.likelihood or "exact", self.nll(x))]
 
+    # --- preliminary training stages (optional) -------------------------------------------
+    def preliminary_stage(self) -> str | None:
+        """The name of the preliminary training stage the model is in now (the LDM's "autoencoder"), or None.
+
+        During such a stage the model's ``nll`` does not yet measure the model that will be sampled, so the runner's
+        validation evaluates ``stage_criterion`` instead, records it in the curves as ``val_<name>_bits_per_dim``,
+        hands it to ``observe_stage_validation`` (the model's own selection / early stopping of the stage) and never
+        selects a checkpoint with it."""
+        return None
+
+    def stage_criterion(self, x: Tensor) -> Tensor:
+        """The preliminary stage's validation criterion in nats per image (shape (B,)), lower is better."""
+        raise NotImplementedError(f"model {self.name!r} has no preliminary training stage")
+
+    def observe_stage_validation(self, bits_per_dim: float, stderr: float) -> None:
+        """The runner's validation score of ``stage_criterion`` (mean bits/dim and its standard error)."""
+
     def completion_unsupported(self, known_mask: Tensor) -> str | None:
         """Why ``complete`` cannot honour ``known_mask`` (one line, e.g. "needs a raster-order prefix"), or None."""
         return None

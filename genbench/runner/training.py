@@ -86,15 +86,32 @@ class Trainer:
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
         return x[perm[pos * bs : (pos + 1) * bs]]
 
-    def validate(self) -> tuple[float, float]:
+    def validate(self) -> tuple[float, float, str | None]:
         """Mean validation bits/dim of the model's primary likelihood estimate and its standard error over the
         validation images (``metrics.likelihood.summarise``: sample sd / sqrt(n); for a stochastic bound it
-        includes the estimator's own noise, drawn independently per image)."""
+        includes the estimator's own noise, drawn independently per image), and None; during a preliminary
+        training stage (``GenerativeModel.preliminary_stage``) the stage's criterion instead, and the stage's name."""
+        stage = self.model.preliminary_stage()
         with fp32_block(self.device):  # likelihoods always in fp32 (genbench.runner.precision)
             images = likelihood_images(self.data, "val", self.config)
-            nats = nll_over(self.model, images, 100, self.device, primary_only=True)["primary"][1]
+            if stage is None:
+                nats = nll_over(self.model, images, 100, self.device, primary_only=True)["primary"][1]
+            else:
+                nats = stage_criterion_over(self.model, images, 100, self.device)
         self.model.train(True)
-        return summarise(nats, self.data.spec.dims)
+        return (*summarise(nats, self.data.spec.dims), stage)
+
+    def evaluate(self) -> str:
+        """Validate; the score competes for ``best.pt`` (``consider``), or, during a preliminary stage, goes to the
+        curves under the stage's name and to the model (``observe_stage_validation``).  Returns the curve key."""
+        bpd, stderr, stage = self.validate()
+        if stage is None:
+            self.consider(bpd, stderr)
+            return "val_bits_per_dim"
+        key = f"val_{stage}_bits_per_dim"
+        self.record_curve({"step": self.model.step, "seconds": self.seconds, key: bpd, f"{key}_stderr": stderr})
+        self.model.observe_stage_validation(bpd, stderr)
+        return key
 
     def score_samples(self) -> None:
         """Sample metrics at this step into the curves (training time and random state unaffected)."""
@@ -229,8 +246,8 @@ class Trainer:
             self.seconds += time.perf_counter() - t0  # training time: validation and sample scoring are not counted
             if has_lik and (self.model.step % c.eval_every == 0):
                 v0 = time.perf_counter()
-                self.consider(*self.validate())
-                shown["val_bpd"] = self.curves[-1]["val_bits_per_dim"]
+                key = self.evaluate()
+                shown["val_bpd" if key == "val_bits_per_dim" else key.removesuffix("_bits_per_dim")] = self.curves[-1][key]
                 self.val_seconds += time.perf_counter() - v0
             if self.model.step % CURVE_EVERY_STEPS == 0 or self.model.step == 1:
                 self.record_curve({"step": self.model.step, "seconds": self.seconds, **{k: float(v) for k, v in losses.items()}})
@@ -247,7 +264,7 @@ class Trainer:
                 last_ckpt = time.perf_counter()
         if has_lik and self.best_step != self.model.step:
             progress.phase("validation (final step)")
-            self.consider(*self.validate())
+            self.evaluate()
         self.save("last")
         self.steps_trained = self.model.step
         if has_lik and self.best_step is not None and self.best_step != self.model.step:
@@ -261,6 +278,20 @@ class Trainer:
         if self.best_val is None or val_bpd < self.best_val:
             self.best_val, self.best_val_stderr, self.best_step = val_bpd, stderr, self.model.step
             self.save("best")
+
+
+def stage_criterion_over(model: GenerativeModel, x_unit: torch.Tensor, batch_size: int,
+                         device: torch.device) -> torch.Tensor:
+    """``model.stage_criterion`` over ``x_unit`` in batches, nats per image (float64, CPU), eval mode, in fp32."""
+    model.train(False)
+    parts = []
+    with torch.no_grad(), torch.autocast(torch.device(device).type, enabled=False):
+        for i in range(0, len(x_unit), batch_size):
+            nats = model.stage_criterion(x_unit[i : i + batch_size].to(device)).detach().double().cpu().reshape(-1)
+            if not torch.isfinite(nats).all():
+                raise FloatingPointError(f"model {model.name!r} returned a non-finite stage criterion")
+            parts.append(nats)
+    return torch.cat(parts)
 
 
 def rows_frame_curves(curves: list[dict[str, float]]) -> str:

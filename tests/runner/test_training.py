@@ -62,3 +62,41 @@ def test_training_reports_through_the_cells_progress(registry, tmp_path):
     lines = out.getvalue().splitlines()
     assert lines[0] == "[ind digits s0] train (20 steps)" and "\r" not in out.getvalue()
     assert any(line.startswith("[ind digits s0] train step 20/20 loss=") and " val_bpd=" in line for line in lines)
+
+
+class _Staged:
+    """Mixin: a preliminary stage named "warmup" for the first ``until`` steps whose criterion is twice the NLL
+    (so a stage score can never be mistaken for a selection score); records what the trainer hands it."""
+
+    until = 20
+
+    def preliminary_stage(self):
+        return "warmup" if self.step < self.until else None
+
+    def stage_criterion(self, x):
+        return 2.0 * self.nll(x)
+
+    def observe_stage_validation(self, bits_per_dim, stderr):
+        self.observed = [*getattr(self, "observed", []), (self.step, bits_per_dim, stderr)]
+
+
+def test_a_preliminary_stage_is_validated_on_its_own_criterion_and_never_selects_a_checkpoint(registry, tmp_path):
+    plain = _trainer(registry, tmp_path, 40)
+    staged_cls = type("StagedIndependent", (_Staged, type(plain.model)), {})
+    model = staged_cls(plain.config, plain.data.spec)
+    trainer = Trainer(model, plain.data, plain.config, 0, plain.run_dir, torch.device("cpu"), False)
+    trainer.train()
+    # the trainer validates after the step counter moved on: at step 10 the model is in its stage, at 20..40 not
+    steps = [s for s, _, _ in model.observed]
+    assert steps == [10]
+    curves = pd.read_csv(trainer.run_dir / "curves.csv")
+    stage = curves.dropna(subset=["val_warmup_bits_per_dim"])
+    assert list(stage["step"]) == [10]
+    assert math.isclose(stage["val_warmup_bits_per_dim"].iloc[0], model.observed[0][1], rel_tol=1e-12)
+    assert math.isclose(stage["val_warmup_bits_per_dim_stderr"].iloc[0], model.observed[0][2], rel_tol=1e-12)
+    val = curves.dropna(subset=["val_bits_per_dim"])
+    assert list(val["step"]) == [20, 30, 40]
+    assert trainer.best_step == 40  # the reference model improves at every step; step 10 was never a candidate
+    mean, se = _reference_bpd(trainer)
+    assert math.isclose(trainer.best_val, mean, rel_tol=1e-9)
+    assert model.observed[0][1] > 1.5 * min(val["val_bits_per_dim"])

@@ -155,3 +155,69 @@ def test_few_level_presets_train_the_autoencoder_on_the_elbo_and_sample_decoder_
     assert (many.kl_weight, many.decode) == (1e-2, "mean")
     own = resolve_config(LatentDiffusion, preset, DataSpec(1, 8, 8, 17), {"kl_weight": 0.01, "decode": "mean"})
     assert (own.kl_weight, own.decode) == (0.01, "mean")
+
+
+def test_stage_one_is_validated_on_its_own_loss_and_stage_two_starts_from_the_best_autoencoder():
+    model = make(max_steps=40, ae_fraction=0.5, ae_patience=2, kl_weight=1.0)
+    x = contract_batch(DIGITS_SPEC, n=16)
+    assert model.preliminary_stage() == "autoencoder"
+    # the criterion is the stage's loss per image (here the negative ELBO under N(0, I)), recomputed by hand
+    model.train(False)
+    crit = model.stage_criterion(x)
+    from genbench.nn.seeding import content_generator
+    gen = content_generator(x)
+    with torch.no_grad():
+        mean, logvar = model.encode(x)
+        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen)
+        rec = -model.lik.log_prob(model.networks["decoder"](z), DIGITS_SPEC.to_levels(x)).flatten(1).sum(1)
+        kl = 0.5 * (mean**2 + logvar.exp() - 1 - logvar).flatten(1).sum(1)
+    torch.testing.assert_close(crit, rec + kl)
+    model.train(True)
+    step(model, x)
+    model.observe_stage_validation(3.0, 0.1)  # best so far: these weights are kept
+    kept = {k: v.clone() for k, v in model.networks["decoder"].state_dict().items()}
+    step(model, x)
+    model.observe_stage_validation(3.5, 0.1)
+    assert not model.stage1_done()
+    # a checkpoint in the middle of stage 1 keeps the kept weights and the count since the best
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    buf.seek(0)
+    fresh = make(max_steps=40, ae_fraction=0.5, ae_patience=2, kl_weight=1.0)
+    fresh.load_state_dict(torch.load(buf, weights_only=True))
+    assert (fresh.ae_best_bpd, fresh.ae_best_step, fresh.ae_since_best) == (3.0, 1, 1)
+    for k, v in fresh.ae_best_weights["decoder"].items():
+        assert torch.equal(v, kept[k]), k
+    step(fresh, x)
+    fresh.observe_stage_validation(3.2, 0.1)  # the second validation without improvement: stage 1 stops early
+    assert fresh.stage1_done() and fresh.ae_steps == 3
+    assert any(not torch.equal(v, kept[k]) for k, v in fresh.networks["decoder"].state_dict().items())
+    assert step(fresh, x)["stage"] == 2.0
+    assert fresh.ae_started_from == 1 and fresh.ae_best_weights is None
+    for k, v in fresh.networks["decoder"].state_dict().items():
+        assert torch.equal(v, kept[k]), k
+    assert fresh.preliminary_stage() is None
+    fresh.observe_stage_validation(0.1, 0.1)  # stage 2: ignored
+    assert fresh.ae_best_bpd == 3.0
+    est = fresh.nll_estimates(x)[0]
+    assert est.params["autoencoder_weights_from_step"] == 1 and est.params["autoencoder_stopped_early"] is True
+
+
+def test_without_selection_stage_two_keeps_the_last_autoencoder():
+    model = make(max_steps=4, ae_fraction=0.5, ae_select=False)
+    x = contract_batch(DIGITS_SPEC, n=16)
+    model.train(True)
+    step(model, x)
+    model.observe_stage_validation(3.0, 0.1)
+    step(model, x)
+    last = {k: v.clone() for k, v in model.networks["encoder"].state_dict().items()}
+    step(model, x)
+    assert model.stage == 2 and model.ae_started_from == 2
+    for k, v in model.networks["encoder"].state_dict().items():
+        assert torch.equal(v, last[k]), k
+
+
+def test_ae_patience_must_be_positive():
+    from genbench.config import ConfigError
+    with pytest.raises(ConfigError, match="ae_patience"):
+        make(ae_patience=0)
