@@ -137,16 +137,25 @@ def smooth_images(n: int, seed: int, tilt: float) -> torch.Tensor:
     return ((x + tilt * torch.linspace(0, 1, 32)).clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def bench_inception(n: int, batch: int) -> dict:
+def bench_inception(n: int, batch: int, device: torch.device | str = "cpu") -> dict:
+    """End-to-end Inception FID on ``device`` for genbench, torchmetrics and torch-fidelity (the same weights, in
+    fp32 whatever the file holds: a half-precision copy of the weights, as a GPU check carries, is upcast)."""
     import torch_fidelity
     from torchmetrics.image.fid import FrechetInceptionDistance
 
+    device = torch.device(device)
     a, b = smooth_images(n, 0, 0.0), smooth_images(n, 1, 0.3)
     state, info = load_fidelity_state()
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     tmp = Path(tempfile.mkdtemp(prefix="genbench-bench-"))
     weights = tmp / "inception.pth"
     torch.save(state, weights)
-    ext, load_s = timed(lambda: InceptionExtractor.load(None, tmp, torch.device("cpu")))
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    ext, load_s = timed(lambda: InceptionExtractor.load(None, tmp, device))
 
     class Images(torch.utils.data.Dataset):
         def __init__(self, x):
@@ -164,20 +173,23 @@ def bench_inception(n: int, batch: int) -> dict:
         return fid_from_stats(fa.stats, fb.stats)
 
     def tm():
-        m = FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=str(weights), antialias=False)
+        m = FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=str(weights), antialias=False).to(device)
         with torch.inference_mode():
             for i in range(0, n, batch):
-                m.update(a[i : i + batch], real=True)
-                m.update(b[i : i + batch], real=False)
-        return float(m.compute())
+                m.update(a[i : i + batch].to(device), real=True)
+                m.update(b[i : i + batch].to(device), real=False)
+        value = float(m.compute())
+        sync()
+        return value
 
     def tf():
         return torch_fidelity.calculate_metrics(
-            input1=Images(b), input2=Images(a), fid=True, cuda=False, cache=False, verbose=False,
+            input1=Images(b), input2=Images(a), fid=True, cuda=device.type == "cuda", cache=False, verbose=False,
             feature_extractor_weights_path=str(weights), batch_size=batch, save_cpu_ram=True,
         )["frechet_inception_distance"]
 
-    out = {"n_per_set": n, "image": "3x32x32 -> 299x299", "batch_size": batch, "genbench_extractor_load_seconds": load_s,
+    out = {"n_per_set": n, "image": "3x32x32 -> 299x299", "batch_size": batch, "device": str(device),
+           "genbench_extractor_load_seconds": load_s,
            "weights": {k: info[k] for k in ("weights_source", "weights_file_sha256")}, "extractor_sha256": ext.sha256}
     for name, fn in (("genbench", lambda: ours(tmp / "cache")), ("torchmetrics", tm), ("torch-fidelity", tf),
                      ("genbench (reference cached)", lambda: ours(tmp / "cache"))):

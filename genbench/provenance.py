@@ -12,6 +12,7 @@ file the benchmarks write carries a stamp::
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -21,19 +22,27 @@ from typing import Any
 SOURCE = Path(__file__).resolve().parent.parent  # the checkout genbench runs from (editable install)
 
 
+#: outside a git checkout (a copy of the tree on another machine, e.g. a GPU check), the commit the copy was made
+#: from, as stated by whoever made it; recorded with " (stated)" so that it is never mistaken for git's answer
+STATED_COMMIT_ENV = "GENBENCH_SOURCE_COMMIT"
+
+
 def code_commit(where: str | Path | None = None) -> str:
     """``git rev-parse HEAD`` of the checkout holding ``where`` (default: genbench's own source), with
-    "+dirty" when tracked files differ from that commit; "unknown" outside a git checkout."""
+    "+dirty" when tracked files differ from that commit; outside a git checkout the commit stated in
+    ``GENBENCH_SOURCE_COMMIT`` with " (stated)", else "unknown"."""
     cwd = str(where or SOURCE)
+    stated = os.environ.get(STATED_COMMIT_ENV, "").strip()
+    unknown = f"{stated} (stated)" if stated else "unknown"
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=30)
         if head.returncode != 0:
-            return "unknown"
+            return unknown
         # --no-optional-locks: a read-only look that never rewrites the index
         status = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
                                 cwd=cwd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return unknown
     return head.stdout.strip() + ("+dirty" if status.returncode != 0 or status.stdout.strip() else "")
 
 

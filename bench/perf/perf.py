@@ -62,6 +62,11 @@ SIZES: dict[str, dict[str, Any]] = {
     "quick": dict(peak_n=512, peak_reps=10, batch=50, ddim_steps=10, ddpm_T=20, reps=2, harness_steps=8,
                   harness_reps=1, n_cnn=2000, n_inception=0, inception_batch=16, flops_steps=1, flops_sample_n=4,
                   pixelcnn_n=4, ddpm28=False, compile=False, compile_steps=3),
+    # a CUDA device (bench/gpu_check.sh perf): GPU-sized batches, Inception FID on 10,000 images per set, and the
+    # paper preset's DDPM on CIFAR-shaped data (3x32x32, 256 levels)
+    "cuda": dict(peak_n=8192, peak_reps=10, batch=1000, ddim_steps=50, ddpm_T=100, reps=3, harness_steps=50,
+                 harness_reps=3, n_cnn=10_000, n_inception=10_000, inception_batch=250, flops_steps=10,
+                 flops_sample_n=500, pixelcnn_n=500, ddpm28=True, compile=True, compile_steps=10, paper=True),
     "smoke": dict(peak_n=64, peak_reps=2, batch=4, ddim_steps=2, ddpm_T=3, reps=1, harness_steps=2, harness_reps=1,
                   n_cnn=200, n_inception=0, inception_batch=8, flops_steps=1, flops_sample_n=2, pixelcnn_n=1,
                   ddpm28=False, compile=False, compile_steps=1, families=["independent", "ddpm", "pixelcnn"],
@@ -69,7 +74,7 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-SECTIONS = ("peak", "sampling", "harness", "fid", "flops", "pixelcnn", "compile")
+SECTIONS = ("peak", "sampling", "harness", "fid", "flops", "paper", "pixelcnn", "compile")
 
 
 def sync(device: torch.device) -> None:
@@ -242,7 +247,7 @@ def bench_harness(reg, device: torch.device, precision: str, steps: int, reps: i
 
 
 # ---------------------------------------------------------------------------------------------------- 4 fid
-def bench_fid(n_cnn: int, n_inception: int, batch: int) -> dict[str, Any]:
+def bench_fid(n_cnn: int, n_inception: int, batch: int, device: torch.device = torch.device("cpu")) -> dict[str, Any]:
     import metrics as mb  # bench/metrics.py
 
     out = {"classifier_cnn": mb.ratios(mb.bench_cnn(n_cnn))}
@@ -251,7 +256,10 @@ def bench_fid(n_cnn: int, n_inception: int, batch: int) -> dict[str, Any]:
         flush=True)
     if n_inception:
         try:
-            out["inception"] = mb.ratios(mb.bench_inception(n_inception, batch))
+            out["inception"] = mb.ratios(mb.bench_inception(n_inception, batch, device))
+            print(f"fid inception ({n_inception}/set, {device}): " + ", ".join(
+                f"{k} {v['seconds']:.1f}s" for k, v in out["inception"].items() if isinstance(v, dict) and "seconds" in v),
+                flush=True)
         except Exception as exc:  # weights not available offline
             out["inception"] = {"skipped": f"{type(exc).__name__}: {exc}"}
     else:
@@ -271,7 +279,7 @@ def flops_of(fn: Callable[[], Any]) -> int:
 
 def bench_family(reg, name: str, spec: DataSpec, device: torch.device, precisions: list[str], steps: int,
                  sample_n: int, peak: dict[str, Any], preset: str = "quick", sample: bool = True,
-                 **overrides: Any) -> dict[str, Any]:
+                 sample_steps: int | None | str = "preset", **overrides: Any) -> dict[str, Any]:
     model = build(reg, name, preset, spec, device, **overrides)
     c = model.config
     x = random_unit(spec, c.batch_size, device)
@@ -282,14 +290,16 @@ def bench_family(reg, name: str, spec: DataSpec, device: torch.device, precision
     model.step += 1
     row: dict[str, Any] = {"family": name, "image": "x".join(map(str, spec.shape)), "batch": c.batch_size,
                            "train_flops_per_image": train_flops / c.batch_size}
-    sample_steps = c.sample_steps[0] if c.sample_steps else None
+    if sample_steps == "preset":
+        sample_steps = c.sample_steps[0] if c.sample_steps else None
     if sample:
         model.train(False)
         with torch.inference_mode():
             # a first call outside the count: one-time work (a GAN's batch-norm recalibration, caches) is not per image
             model.sample(sample_n, steps=sample_steps, generator=torch.Generator().manual_seed(0))
             sample_flops = flops_of(lambda: model.sample(sample_n, steps=sample_steps, generator=torch.Generator().manual_seed(0)))
-        row.update(sampler=model.sampler_name(sample_steps), sample_flops_per_image=sample_flops / sample_n)
+        row.update(sampler=model.sampler_name(sample_steps), sample_n=sample_n,
+                   sample_flops_per_image=sample_flops / sample_n)
     for p in precisions:
         model.train(True)
         times = []
@@ -299,7 +309,8 @@ def bench_family(reg, name: str, spec: DataSpec, device: torch.device, precision
             model.step += 1
         t = statistics.median(times)
         gf = train_flops / t / 1e9
-        row[p] = {"train_ms_per_step": t * 1e3, "train_gflops": gf, "train_fraction_of_peak": gf / peak[p]["gflops"]}
+        row[p] = {"train_ms_per_step": t * 1e3, "train_images_per_second": c.batch_size / t, "train_gflops": gf,
+                  "train_fraction_of_peak": gf / peak[p]["gflops"]}
         if sample:
             model.train(False)
             with torch.inference_mode(), autocast(p, device):
@@ -328,6 +339,18 @@ def bench_flops(reg, device: torch.device, precisions: list[str], families: list
         rows.append(bench_family(reg, "ddpm", DataSpec(1, 28, 28, 256), device, precisions, steps, sample_n, peak,
                                  sample=False, batch_size=64))
     return rows
+
+
+def bench_paper(reg, device: torch.device, precisions: list[str], steps: int, peak: dict[str, Any],
+                sample_n: int = 256, sample_steps: int = 50, preset: str = "paper") -> dict[str, Any]:
+    """The DDPM ``paper`` preset (Ho et al.'s 35.7M-parameter CIFAR-10 U-Net, batch 128) on CIFAR-shaped data
+    (3x32x32, 256 levels, random images: the speed does not depend on them): training images/s and sampling
+    images/s (DDIM-``sample_steps``, batch ``sample_n``) per precision, GFLOP/s and the fraction of the measured
+    matmul peak -- what a user of a GPU can expect from the paper-sized model."""
+    row = bench_family(reg, "ddpm", DataSpec(3, 32, 32, 256), device, precisions, steps, sample_n, peak,
+                       preset=preset, sample_steps=sample_steps)
+    row["params"] = n_params(build(reg, "ddpm", preset, DataSpec(3, 32, 32, 256), torch.device("cpu")).net)
+    return row
 
 
 # ---------------------------------------------------------------------------------------------------- 6 pixelcnn
@@ -414,6 +437,18 @@ def fmt(v: Any, spec: str = ".1f") -> str:
 
 
 def markdown(res: dict[str, Any]) -> str:
+    failed = {k: v["error"] for k, v in res.items() if k in SECTIONS and isinstance(v, dict) and "error" in v}
+    if failed:  # the sections that did run are still worth a table: the failed ones as a list, then the rest
+        ok = {k: v for k, v in res.items() if k not in failed}
+        ok.setdefault("peak", {})
+        empty = {"sampling": {"settings": {}, "params_genbench": 0, "params_diffusers": 0, "params_ratio": float("nan"),
+                              "batch": 0, "image": "—"}, "harness": {}, "fid": {}, "flops": [],
+                 "pixelcnn": None}
+        for k in failed:
+            if k in empty:
+                ok[k] = empty[k]
+        text = markdown(ok)
+        return text + "\n## Sections that failed\n\n" + "".join(f"- {k}: {v}\n" for k, v in failed.items())
     L = [f"# genbench performance ({res['when']})", "",
          f"Machine: {res['machine']}; device {res['device']}; torch threads {res['threads']}; "
          f"load average at start {res['loadavg']}; mode {res['mode']}.", "",
@@ -470,10 +505,29 @@ def markdown(res: dict[str, Any]) -> str:
         L.append(f"| {r['family']} | {r['image']} | {r['batch']} | {r['train_flops_per_image'] / 1e6:.2f} | "
                  f"{r.get('sampler', '—')} | {fmt(r.get('sample_flops_per_image', None) and r['sample_flops_per_image'] / 1e6, '.2f')} | "
                  + " | ".join(cells) + " |")
+    pp = res.get("paper")
+    if pp and "error" not in pp:
+        L += ["", f"## DDPM paper preset on CIFAR-shaped data ({pp['image']}, {pp['params']:,} parameters)", "",
+              "| precision | train ms/step (batch " + str(pp["batch"]) + ") | train images/s | train GFLOP/s (% peak) | "
+              f"{pp['sampler']} images/s (batch {pp.get('sample_n', '—')}) | sampler GFLOP/s (% peak) |",
+              "|---|--:|--:|--:|--:|--:|"]
+        for p in pk:
+            v = pp.get(p)
+            if v:
+                L.append(f"| {p} | {v['train_ms_per_step']:.1f} | {v['train_images_per_second']:.0f} | "
+                         f"{v['train_gflops']:.0f} ({100 * v['train_fraction_of_peak']:.0f}%) | "
+                         f"{v['sample_images_per_second']:.1f} | {v['sample_gflops']:.0f} "
+                         f"({100 * v['sample_fraction_of_peak']:.0f}%) |")
+        L.append(f"Training FLOPs {pp['train_flops_per_image'] / 1e9:.2f} GFLOP/image; sampling "
+                 f"{pp['sample_flops_per_image'] / 1e9:.1f} GFLOP/image.")
+    elif pp:
+        L += ["", f"## DDPM paper preset on CIFAR-shaped data: error {pp['error']}"]
     pc = res["pixelcnn"]
-    L += ["", "## PixelCNN: row-cached sampler vs naive loop", "",
-          f"{pc['images']} images: cached {pc['cached_images_per_second']:.2f} images/s, naive "
-          f"{pc['naive_images_per_second']:.2f} images/s: **{pc['speedup']:.1f}x** (same draws: {pc['same_draws']}).", ""]
+    if pc:
+        L += ["", "## PixelCNN: row-cached sampler vs naive loop", "",
+              f"{pc['images']} images: cached {pc['cached_images_per_second']:.2f} images/s, naive "
+              f"{pc['naive_images_per_second']:.2f} images/s: **{pc['speedup']:.1f}x** (same draws: {pc['same_draws']}).",
+              ""]
     c = res.get("compile")
     if c and "skipped" not in c:
         t, s2 = c["train_step"], c["sampler_call_batch500"]
@@ -505,9 +559,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.error(f"--sections takes {','.join(SECTIONS)}; got {args.sections}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda asked for but no CUDA device is visible; use --device cpu")
-    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
-    z = SIZES[mode]
     device = torch.device(args.device)
+    mode = "smoke" if args.smoke else "quick" if args.quick else "cuda" if device.type == "cuda" else "full"
+    z = SIZES[mode]
     if args.precisions:
         precisions = args.precisions.split(",")
     else:
@@ -535,24 +589,41 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res = {**old, "remeasured": remeasured, "command_remeasure": res["command"] + f" --sections {args.sections}",
                "loadavg_remeasure": res["loadavg"]}
     t_start = time.perf_counter()
-    if "peak" in chosen:
-        res["peak"] = bench_peak(device, precisions, z["peak_n"], z["peak_reps"])
-        print("peak: " + ", ".join(f"{p} {v['gflops']:.1f} GFLOP/s" for p, v in res["peak"].items()), flush=True)
-    if "sampling" in chosen:
-        res["sampling"] = bench_sampling(reg, device, precisions, z["batch"], z["ddim_steps"], z["ddpm_T"], z["reps"])
+
+    def partial(section: str) -> None:
+        """The JSON so far after each section (no Markdown): a run stopped by a time limit keeps what it measured."""
+        res["seconds_so_far"] = time.perf_counter() - t_start
+        write({**res, "partial_after": section}, out.stem, None, folder=out.parent)
+
+    def section(name: str, measure: Callable[[], Any], line: Callable[[Any], str] | None = None) -> None:
+        """One section into ``res``; a failure is recorded as {"error": ...} and the next section still runs (a GPU
+        check gets one try), then the partial JSON is written."""
+        if name not in chosen:
+            return
+        try:
+            res[name] = measure()
+            if line is not None:
+                print(line(res[name]), flush=True)
+        except Exception as exc:
+            res[name] = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+            print(f"{name}: {res[name]['error']}", flush=True)
+        partial(name)
+
     preset = z.get("preset", "quick")
     res["preset"] = preset
-    if "harness" in chosen:
-        res["harness"] = {p: bench_harness(reg, device, p, z["harness_steps"], z["harness_reps"], preset)
-                          for p in precisions}
-    if "fid" in chosen:
-        res["fid"] = bench_fid(z["n_cnn"], z["n_inception"], z["inception_batch"])
     families = z.get("families") or [n for n in reg.models.names() if n != "diffusers"]
-    if "flops" in chosen:
-        res["flops"] = bench_flops(reg, device, precisions, families, z["flops_steps"], z["flops_sample_n"],
-                                   res["peak"], z["ddpm28"], preset)
-    if "pixelcnn" in chosen:
-        res["pixelcnn"] = bench_pixelcnn(reg, device, z["pixelcnn_n"], max(1, z["reps"]), preset)
+    section("peak", lambda: bench_peak(device, precisions, z["peak_n"], z["peak_reps"]),
+            lambda pk: "peak: " + ", ".join(f"{p} {v['gflops']:.1f} GFLOP/s" for p, v in pk.items()))
+    section("sampling", lambda: bench_sampling(reg, device, precisions, z["batch"], z["ddim_steps"], z["ddpm_T"],
+                                               z["reps"]))
+    section("harness", lambda: {p: bench_harness(reg, device, p, z["harness_steps"], z["harness_reps"], preset)
+                                for p in precisions})
+    section("fid", lambda: bench_fid(z["n_cnn"], z["n_inception"], z["inception_batch"], device))
+    section("flops", lambda: bench_flops(reg, device, precisions, families, z["flops_steps"], z["flops_sample_n"],
+                                         res["peak"], z["ddpm28"], preset))
+    if z.get("paper"):
+        section("paper", lambda: bench_paper(reg, device, precisions, z["flops_steps"], res["peak"]))
+    section("pixelcnn", lambda: bench_pixelcnn(reg, device, z["pixelcnn_n"], max(1, z["reps"]), preset))
     if "compile" not in chosen:
         pass
     elif z["compile"] and not args.no_compile:
@@ -562,6 +633,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             res["compile"] = {"skipped": f"{type(exc).__name__}: {exc}".splitlines()[0]}
     else:
         res["compile"] = {"skipped": "not in this mode" if not args.no_compile else "--no-compile"}
+    res.pop("seconds_so_far", None)
     res["seconds" if args.sections is None else "seconds_remeasure"] = time.perf_counter() - t_start
     write(res, out.stem, markdown(res), folder=out.parent)
     print(f"wrote {out} and {out.with_suffix('.md')} in {res['seconds']:.0f}s")

@@ -47,3 +47,33 @@ def test_smoke_run_writes_stamped_results_with_every_section(tmp_path):
     again = json.loads(out.read_text())
     assert again["sampling"] == doc["sampling"] and set(again["remeasured"]) == {"pixelcnn"}
     assert "Re-measured later" in out.with_suffix(".md").read_text()
+
+
+def test_the_paper_section_measures_a_cifar_shaped_ddpm_and_renders(tmp_path):
+    perf = load_perf()
+    reg = perf.registry()
+    cpu = perf.torch.device("cpu")
+    peak = {"fp32": {"n": 8, "gflops": 1.0}}
+    row = perf.bench_paper(reg, cpu, ["fp32"], 1, peak, sample_n=2, sample_steps=2, preset="tiny")
+    assert row["image"] == "3x32x32" and row["sampler"].startswith("DDIM") and row["sample_n"] == 2
+    assert row["train_flops_per_image"] > 0 and row["sample_flops_per_image"] > 0 and row["params"] > 0
+    v = row["fp32"]
+    assert v["train_images_per_second"] > 0 and v["sample_images_per_second"] > 0
+    assert abs(v["train_fraction_of_peak"] - v["train_gflops"] / 1.0) < 1e-12
+
+
+def test_a_failing_section_is_recorded_and_the_others_still_run(tmp_path, monkeypatch):
+    perf = load_perf()
+    out = tmp_path / "perf.json"
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (planted)")
+
+    monkeypatch.setattr(perf, "bench_sampling", boom)
+    perf.main(["--smoke", "--no-compile", "--precisions", "fp32", "--out", str(out)])
+    doc = json.loads(out.read_text())
+    assert doc["sampling"] == {"error": "RuntimeError: CUDA out of memory (planted)"}
+    assert doc["pixelcnn"]["same_draws"] is True and "partial_after" not in doc  # the later sections ran
+    md = out.with_suffix(".md").read_text()
+    assert "## Sections that failed" in md and "- sampling: RuntimeError: CUDA out of memory (planted)" in md
+    assert "PixelCNN: row-cached sampler" in md
