@@ -22,18 +22,21 @@ from typing import Any
 SOURCE = Path(__file__).resolve().parent.parent  # the checkout genbench runs from (editable install)
 
 
-#: outside a git checkout (a copy of the tree on another machine, e.g. a GPU check), the commit the copy was made
-#: from, as stated by whoever made it; recorded with " (stated)" so that it is never mistaken for git's answer
+#: for a copy of the tree on another machine (a GPU check), the commit the copy was made from, as stated by whoever
+#: made it; it replaces git's answer (such a copy may hold a stale .git) and is recorded with " (stated)" so that it
+#: is never mistaken for git's
 STATED_COMMIT_ENV = "GENBENCH_SOURCE_COMMIT"
 
 
 def code_commit(where: str | Path | None = None) -> str:
     """``git rev-parse HEAD`` of the checkout holding ``where`` (default: genbench's own source), with
-    "+dirty" when tracked files differ from that commit; outside a git checkout the commit stated in
-    ``GENBENCH_SOURCE_COMMIT`` with " (stated)", else "unknown"."""
+    "+dirty" when tracked files differ from that commit, "unknown" outside a git checkout; when
+    ``GENBENCH_SOURCE_COMMIT`` is set, that commit with " (stated)" instead."""
     cwd = str(where or SOURCE)
     stated = os.environ.get(STATED_COMMIT_ENV, "").strip()
-    unknown = f"{stated} (stated)" if stated else "unknown"
+    if stated:  # a copy may carry a stale .git of its own: the statement wins, marked as one
+        return f"{stated} (stated)"
+    unknown = "unknown"
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=30)
         if head.returncode != 0:

@@ -93,3 +93,31 @@ def test_runner_cell_on_cuda(cuda_runner: Runner, model_name: str) -> None:
     assert df["device"].astype(str).str.startswith("cuda").all()
     values = df["value"].dropna().astype(float)
     assert values.map(math.isfinite).all(), df[~df["value"].astype(float).map(math.isfinite)]
+
+
+def test_streamed_feature_statistics_on_cuda_equal_the_cpus() -> None:
+    """FID statistics accumulate on the GPU (no copy to the host per batch) and come back equal to the CPU's."""
+    from genbench.metrics.extractors import ClassifierNet, weights_sha256
+    from genbench.metrics.features import stream_features, tensor_batches
+    from genbench.metrics.stats import FeatureStats
+    from genbench.metrics.extractors import FeatureExtractor
+
+    class Plain(FeatureExtractor):
+        name = "plain-cnn"
+
+        @classmethod
+        def load(cls, data, cache_dir, device, **options):  # pragma: no cover
+            raise NotImplementedError
+
+    torch.manual_seed(0)
+    x = torch.rand(600, 1, 8, 8)
+    net = ClassifierNet(1, 10, 8).eval()
+    on_cpu = stream_features(Plain(net, weights_sha256(net), 128, "none"), tensor_batches(x, 250), keep=True)
+    gpu_ext = Plain(net.cuda(), weights_sha256(net), 128, "none")
+    assert gpu_ext.features(x[:5], on_device=True).device.type == "cuda"
+    on_gpu = stream_features(gpu_ext, tensor_batches(x, 250), keep=True)
+    assert on_gpu.stats.mean.device.type == "cpu" and on_gpu.features.device.type == "cpu"
+    torch.testing.assert_close(on_gpu.stats.mean, on_cpu.stats.mean, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(on_gpu.stats.cov, on_cpu.stats.cov, rtol=1e-4, atol=1e-6)
+    direct = FeatureStats.of(on_gpu.features.cuda())
+    torch.testing.assert_close(direct.cov, on_gpu.stats.cov, rtol=1e-10, atol=1e-12)

@@ -29,6 +29,7 @@ Run:  flock /tmp/genbench-cpu.lock .venv/bin/python bench/perf/perf.py [--device
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -66,7 +67,8 @@ SIZES: dict[str, dict[str, Any]] = {
     # paper preset's DDPM on CIFAR-shaped data (3x32x32, 256 levels)
     "cuda": dict(peak_n=8192, peak_reps=10, batch=1000, ddim_steps=50, ddpm_T=100, reps=3, harness_steps=50,
                  harness_reps=3, n_cnn=10_000, n_inception=10_000, inception_batch=250, flops_steps=10,
-                 flops_sample_n=500, pixelcnn_n=500, ddpm28=True, compile=True, compile_steps=10, paper=True),
+                 flops_sample_n=500, pixelcnn_n=500, ddpm28=True, compile=True, compile_steps=10, paper=True,
+                 layouts=True),
     "smoke": dict(peak_n=64, peak_reps=2, batch=4, ddim_steps=2, ddpm_T=3, reps=1, harness_steps=2, harness_reps=1,
                   n_cnn=200, n_inception=0, inception_batch=8, flops_steps=1, flops_sample_n=2, pixelcnn_n=1,
                   ddpm28=False, compile=False, compile_steps=1, families=["independent", "ddpm", "pixelcnn"],
@@ -74,7 +76,7 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 
-SECTIONS = ("peak", "sampling", "harness", "fid", "flops", "paper", "pixelcnn", "compile")
+SECTIONS = ("peak", "sampling", "harness", "fid", "flops", "paper", "layouts", "pixelcnn", "compile")
 
 
 def sync(device: torch.device) -> None:
@@ -130,7 +132,27 @@ def bench_peak(device: torch.device, precisions: list[str], n: int, reps: int) -
         a @ b
         best = min(seconds_of(lambda: a @ b, device) for _ in range(reps))
         out[p] = {"n": n, "gflops": 2 * n**3 / best / 1e9}
+        if p == "fp32" and device.type == "cuda":
+            # fp32 tensors on TF32 tensor cores: what cuDNN's convolutions use by default (allow_tf32), so the
+            # denominator of fp32 runs on a GPU
+            saved = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = True
+            try:
+                a @ b
+                best = min(seconds_of(lambda: a @ b, device) for _ in range(reps))
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = saved
+            out[p]["tf32_gflops"] = 2 * n**3 / best / 1e9
     return out
+
+
+def peak_of(peak: dict[str, Any], precision: str, device: torch.device) -> float:
+    """The denominator of a run in ``precision``: its matmul peak; for fp32 on CUDA with cuDNN's TF32 convolutions
+    allowed (PyTorch's default) the TF32 peak, since those convolutions run on tensor cores."""
+    v = peak[precision]
+    if precision == "fp32" and device.type == "cuda" and torch.backends.cudnn.allow_tf32 and "tf32_gflops" in v:
+        return float(v["tf32_gflops"])
+    return float(v["gflops"])
 
 
 # ---------------------------------------------------------------------------------------------------- 2 sampling
@@ -310,7 +332,7 @@ def bench_family(reg, name: str, spec: DataSpec, device: torch.device, precision
         t = statistics.median(times)
         gf = train_flops / t / 1e9
         row[p] = {"train_ms_per_step": t * 1e3, "train_images_per_second": c.batch_size / t, "train_gflops": gf,
-                  "train_fraction_of_peak": gf / peak[p]["gflops"]}
+                  "train_fraction_of_peak": gf / peak_of(peak, p, device)}
         if sample:
             model.train(False)
             with torch.inference_mode(), autocast(p, device):
@@ -319,7 +341,7 @@ def bench_family(reg, name: str, spec: DataSpec, device: torch.device, precision
                 s = seconds_of(draw, device)
             sgf = sample_flops / s / 1e9
             row[p].update(sample_images_per_second=sample_n / s, sample_gflops=sgf,
-                          sample_fraction_of_peak=sgf / peak[p]["gflops"])
+                          sample_fraction_of_peak=sgf / peak_of(peak, p, device))
     print(f"flops {name} {row['image']}: train {row['train_flops_per_image'] / 1e6:.1f} MFLOP/image; "
           + "; ".join(f"{p} {row[p]['train_gflops']:.1f} GFLOP/s ({row[p]['train_fraction_of_peak']:.0%} of peak)"
                       for p in precisions), flush=True)
@@ -351,6 +373,79 @@ def bench_paper(reg, device: torch.device, precisions: list[str], steps: int, pe
                        preset=preset, sample_steps=sample_steps)
     row["params"] = n_params(build(reg, "ddpm", preset, DataSpec(3, 32, 32, 256), torch.device("cpu")).net)
     return row
+
+
+@contextlib.contextmanager
+def kernel_settings(device: torch.device, precision: str, kernels: str):
+    """cuDNN / cuBLAS flags for one layout case, restored after: ``precision`` "fp32" strict (no TF32 anywhere),
+    "tf32" (TF32 matmuls and convolutions, fp32 storage) or "bf16" (autocast; TF32 as PyTorch's defaults);
+    ``kernels`` "deterministic" (cuDNN deterministic, no autotuning: what ``genbench run`` uses on CUDA,
+    ``genbench.runner.device.deterministic_kernels``) or "autotuned" (cudnn.benchmark, non-deterministic)."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)
+    try:
+        if device.type == "cuda":
+            cudnn.deterministic, cudnn.benchmark = kernels == "deterministic", kernels == "autotuned"
+            cudnn.allow_tf32 = matmul.allow_tf32 = precision == "tf32"
+            if precision == "bf16":
+                cudnn.allow_tf32, matmul.allow_tf32 = True, False  # PyTorch's defaults
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = saved
+
+
+def bench_layouts(reg, device: torch.device, precisions: list[str], steps: int,
+                  cases: list[tuple[str, str, DataSpec, int]] | None = None) -> list[dict[str, Any]]:
+    """The DDPM training step and sampler network call under every precision x memory format (contiguous NCHW,
+    channels_last) x kernel choice (CUDA: deterministic / autotuned cuDNN), each case a fresh model with the same
+    seed: which settings a device should run with.  ``cases``: (label, preset, data spec, batch)."""
+    if cases is None:
+        cases = [("ddpm quick 28x28", "quick", DataSpec(1, 28, 28, 256), 64)]
+        if device.type == "cuda":
+            cases.append(("ddpm paper 32x32x3", "paper", DataSpec(3, 32, 32, 256), 128))
+    precs = list(precisions) + (["tf32"] if device.type == "cuda" and "fp32" in precisions else [])
+    kernel_modes = ["deterministic", "autotuned"] if device.type == "cuda" else ["default"]
+    rows = []
+    for label, preset, spec, batch in cases:
+        for p in precs:
+            for fmt in ("contiguous", "channels_last"):
+                for kernels in kernel_modes:
+                    mf = torch.channels_last if fmt == "channels_last" else torch.contiguous_format
+                    with kernel_settings(device, p, kernels):
+                        model = build(reg, "ddpm", preset, spec, device, batch_size=batch)
+                        for net in (model.net, *model.averaged.values()):
+                            net.to(memory_format=mf)
+                        x = random_unit(spec, batch, device).contiguous(memory_format=mf)
+                        amp = "bf16" if p == "bf16" else "fp32"
+                        model.train(True)
+
+                        def one_step() -> None:
+                            with autocast(amp, device):
+                                model.train_step(x)
+                            model.step += 1
+
+                        for _ in range(3):  # warm-up (autotuning happens here)
+                            one_step()
+                        train = statistics.median(seconds_of(one_step, device) for _ in range(steps))
+                        net = model.sampling_net if hasattr(model, "sampling_net") else model.averaged.get("ema", model.net)
+                        xs = torch.randn(batch, *spec.shape, device=device).contiguous(memory_format=mf)
+                        ts = torch.full((batch,), 500, device=device, dtype=torch.long)
+
+                        def call() -> None:
+                            with torch.inference_mode(), autocast(amp, device):
+                                net(xs, ts)
+
+                        for _ in range(3):
+                            call()
+                        sample_call = statistics.median(seconds_of(call, device) for _ in range(steps))
+                    row = {"case": label, "precision": p, "memory_format": fmt, "kernels": kernels, "batch": batch,
+                           "train_ms_per_step": train * 1e3, "train_images_per_second": batch / train,
+                           "net_call_ms": sample_call * 1e3}
+                    rows.append(row)
+                    print(f"layout {label} {p} {fmt} {kernels}: train {train * 1e3:.1f} ms/step, net call "
+                          f"{sample_call * 1e3:.2f} ms", flush=True)
+                    del model
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------------- 6 pixelcnn
@@ -443,7 +538,7 @@ def markdown(res: dict[str, Any]) -> str:
         ok.setdefault("peak", {})
         empty = {"sampling": {"settings": {}, "params_genbench": 0, "params_diffusers": 0, "params_ratio": float("nan"),
                               "batch": 0, "image": "—"}, "harness": {}, "fid": {}, "flops": [],
-                 "pixelcnn": None}
+                 "pixelcnn": None, "layouts": None}
         for k in failed:
             if k in empty:
                 ok[k] = empty[k]
@@ -458,7 +553,9 @@ def markdown(res: dict[str, Any]) -> str:
               + ", ".join(f"{k} ({v})" for k, v in res["remeasured"].items()) + ".", ""]
     pk = res["peak"]
     L += ["## Matmul peak (measured)", "", "| precision | GFLOP/s |", "|---|--:|"]
-    L += [f"| {p} | {v['gflops']:.1f} |" for p, v in pk.items()] + [""]
+    L += [f"| {p} | {v['gflops']:.1f} |" for p, v in pk.items()]
+    L += [f"| fp32 on TF32 tensor cores (the denominator of fp32 rows on CUDA, whose convolutions use TF32) | "
+          f"{v['tf32_gflops']:.1f} |" for p, v in pk.items() if "tf32_gflops" in v] + [""]
     s = res["sampling"]
     L += ["## Sampling: genbench vs diffusers (equal network size, NFE and batch)", "",
           f"U-Net parameters: genbench {s['params_genbench']:,}, diffusers UNet2DModel {s['params_diffusers']:,} "
@@ -522,6 +619,16 @@ def markdown(res: dict[str, Any]) -> str:
                  f"{pp['sample_flops_per_image'] / 1e9:.1f} GFLOP/image.")
     elif pp:
         L += ["", f"## DDPM paper preset on CIFAR-shaped data: error {pp['error']}"]
+    lay = res.get("layouts")
+    if lay and not (isinstance(lay, dict) and "error" in lay):
+        L += ["", "## Precision, memory format and kernels (DDPM training step and sampler network call)", "",
+              "fp32: strict (no TF32); tf32: fp32 storage on TF32 tensor cores; bf16: autocast. deterministic: cuDNN's "
+              "deterministic kernels without autotuning (what `genbench run` uses on CUDA); autotuned: cudnn.benchmark.",
+              "", "| case | precision | memory format | kernels | batch | train ms/step | train images/s | net call ms |",
+              "|---|---|---|---|--:|--:|--:|--:|"]
+        for r in lay:
+            L.append(f"| {r['case']} | {r['precision']} | {r['memory_format']} | {r['kernels']} | {r['batch']} | "
+                     f"{r['train_ms_per_step']:.1f} | {r['train_images_per_second']:.0f} | {r['net_call_ms']:.2f} |")
     pc = res["pixelcnn"]
     if pc:
         L += ["", "## PixelCNN: row-cached sampler vs naive loop", "",
@@ -623,6 +730,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                          res["peak"], z["ddpm28"], preset))
     if z.get("paper"):
         section("paper", lambda: bench_paper(reg, device, precisions, z["flops_steps"], res["peak"]))
+    if z.get("layouts"):
+        section("layouts", lambda: bench_layouts(reg, device, precisions, z["flops_steps"]))
     section("pixelcnn", lambda: bench_pixelcnn(reg, device, z["pixelcnn_n"], max(1, z["reps"]), preset))
     if "compile" not in chosen:
         pass

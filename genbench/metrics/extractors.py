@@ -75,12 +75,16 @@ class FeatureExtractor(abc.ABC):
         return next(self.module.parameters()).device
 
     @torch.inference_mode()
-    def features(self, x: Tensor, batch_size: int | None = None) -> Tensor:
-        """Features (N, d), float32 on the CPU, of images in [0, 1] (N, C, H, W)."""
+    def features(self, x: Tensor, batch_size: int | None = None, on_device: bool = False) -> Tensor:
+        """Features (N, d), float32, of images in [0, 1] (N, C, H, W): on the CPU, or with ``on_device`` where the
+        extractor runs (no copy to the host, hence no synchronisation, per batch: what streamed statistics use)."""
         bs = batch_size or self.batch_size
         dev = self.device
-        out = [self.module(x[i : i + bs].to(dev, torch.float32)).float().cpu() for i in range(0, len(x), bs)]
-        return torch.cat(out) if out else torch.zeros(0, self.dims)
+        out = [self.module(x[i : i + bs].to(dev, torch.float32)).float() for i in range(0, len(x), bs)]
+        if not out:
+            return torch.zeros(0, self.dims, device=dev if on_device else "cpu")
+        f = torch.cat(out)
+        return f if on_device else f.cpu()
 
     def provenance(self) -> dict[str, Any]:
         """What every row records about the features."""

@@ -54,10 +54,11 @@ def stream_features(ext: FeatureExtractor, batches: Iterable[Tensor], keep: bool
     stats = FeatureStats(ext.dims)
     kept: list[Tensor] = []
     for batch in batches:
-        f = ext.features(batch)
+        f = ext.features(batch, on_device=True)  # statistics accumulate where the features are (float64)
         stats.update(f)
         if keep:
-            kept.append(f)
+            kept.append(f.cpu())
+    stats.to_cpu()
     return FeatureSet(stats, torch.cat(kept) if keep and kept else (torch.zeros(0, ext.dims) if keep else None))
 
 

@@ -40,8 +40,10 @@ class FeatureStats:
         self.m2 = torch.zeros(dims, dims, dtype=torch.float64)
 
     def update(self, features: Tensor) -> None:
-        """Merge a batch (B, d) of features."""
-        f = features.detach().to(torch.float64).cpu().reshape(len(features), -1)
+        """Merge a batch (B, d) of features, on the features' device (float64 there; ``to_cpu`` when done)."""
+        f = features.detach().to(torch.float64).reshape(len(features), -1)
+        if self.m2.device != f.device:
+            self.mean, self.m2 = self.mean.to(f.device), self.m2.to(f.device)
         if f.shape[1] != self.dims:
             raise ValueError(f"features have {f.shape[1]} dimensions, statistics have {self.dims}")
         b = len(f)
@@ -55,6 +57,11 @@ class FeatureStats:
         self.m2 += m2_b + torch.outer(delta, delta) * (self.n * b / n)
         self.mean += delta * (b / n)
         self.n = n
+
+    def to_cpu(self) -> FeatureStats:
+        """The running statistics back on the host (where distances, caches and rows expect them)."""
+        self.mean, self.m2 = self.mean.cpu(), self.m2.cpu()
+        return self
 
     @property
     def cov(self) -> Tensor:
@@ -77,7 +84,7 @@ class FeatureStats:
         out = cls(int(features.shape[1]))
         for i in range(0, len(features), batch_size):
             out.update(features[i : i + batch_size])
-        return out
+        return out.to_cpu()
 
 
 def _psd_sqrt(s: Tensor) -> Tensor:

@@ -77,3 +77,20 @@ def test_a_failing_section_is_recorded_and_the_others_still_run(tmp_path, monkey
     md = out.with_suffix(".md").read_text()
     assert "## Sections that failed" in md and "- sampling: RuntimeError: CUDA out of memory (planted)" in md
     assert "PixelCNN: row-cached sampler" in md
+
+
+def test_the_layouts_section_times_every_precision_and_memory_format():
+    perf = load_perf()
+    reg = perf.registry()
+    cpu = perf.torch.device("cpu")
+    spec = perf.DataSpec(1, 8, 8, 17)
+    rows = perf.bench_layouts(reg, cpu, ["fp32"], 1, cases=[("ddpm tiny 8x8", "tiny", spec, 4)])
+    assert [(r["precision"], r["memory_format"], r["kernels"]) for r in rows] == [
+        ("fp32", "contiguous", "default"), ("fp32", "channels_last", "default")]
+    assert all(r["train_ms_per_step"] > 0 and r["net_call_ms"] > 0 for r in rows)
+    md = perf.markdown({"when": "now", "machine": "m", "device": "cpu", "threads": 1, "loadavg": [0], "mode": "smoke",
+                        "command": "c", "peak": {"fp32": {"n": 8, "gflops": 1.0}},
+                        "sampling": {"settings": {}, "params_genbench": 1, "params_diffusers": 1, "params_ratio": 1.0,
+                                     "batch": 1, "image": "1x8x8"}, "harness": {}, "fid": {}, "flops": [],
+                        "layouts": rows, "pixelcnn": None})
+    assert "| ddpm tiny 8x8 | fp32 | channels_last | default | 4 |" in md

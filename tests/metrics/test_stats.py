@@ -191,3 +191,15 @@ def test_singular_and_regular_paths_agree_with_scipy():
     for a, b in ((low, full), (full, low)):
         ref = scipy_frechet(a.mean.numpy(), a.cov.numpy(), b.mean.numpy(), b.cov.numpy())
         assert abs(fid_from_stats(a, b) - ref) <= 1e-6 * ref
+
+
+
+
+def test_streamed_statistics_equal_the_closed_form_and_end_on_the_host():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(1000, 7, generator=g) * torch.linspace(0.5, 3, 7) + 2
+    stats = FeatureStats.of(f, batch_size=128)
+    x = f.double()
+    torch.testing.assert_close(stats.mean, x.mean(0), rtol=0, atol=1e-12)
+    torch.testing.assert_close(stats.cov, torch.cov(x.T), rtol=1e-12, atol=1e-12)
+    assert stats.mean.device.type == "cpu" and stats.m2.dtype == torch.float64
