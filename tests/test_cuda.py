@@ -117,7 +117,11 @@ def test_streamed_feature_statistics_on_cuda_equal_the_cpus() -> None:
     assert gpu_ext.features(x[:5], on_device=True).device.type == "cuda"
     on_gpu = stream_features(gpu_ext, tensor_batches(x, 250), keep=True)
     assert on_gpu.stats.mean.device.type == "cpu" and on_gpu.features.device.type == "cpu"
-    torch.testing.assert_close(on_gpu.stats.mean, on_cpu.stats.mean, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(on_gpu.stats.cov, on_cpu.stats.cov, rtol=1e-4, atol=1e-6)
-    direct = FeatureStats.of(on_gpu.features.cuda())
-    torch.testing.assert_close(direct.cov, on_gpu.stats.cov, rtol=1e-10, atol=1e-12)
+    # the accumulation: statistics streamed on the GPU equal those of the same features summed on the CPU (float64)
+    on_host = FeatureStats.of(on_gpu.features)
+    torch.testing.assert_close(on_gpu.stats.mean, on_host.mean, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(on_gpu.stats.cov, on_host.cov, rtol=1e-10, atol=1e-12)
+    # the features themselves differ by the GPU's convolution arithmetic (cuDNN runs fp32 convolutions on TF32
+    # tensor cores by default: ~1e-3 relative; seen on an H200, 2026-12-01: 2.7e-6 absolute on means of ~1e-3)
+    torch.testing.assert_close(on_gpu.stats.mean, on_cpu.stats.mean, rtol=1e-2, atol=1e-4)
+    torch.testing.assert_close(on_gpu.stats.cov, on_cpu.stats.cov, rtol=1e-2, atol=1e-4)
