@@ -224,16 +224,31 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
     return _png(fig)
 
 
+def curve_columns(frames: dict[int, pd.DataFrame]) -> tuple[list[str], list[str], list[str]]:
+    """The curves' columns by panel: training losses, other logged values, validation bits/dim (``val_bits_per_dim``
+    first, then a preliminary stage's ``val_<stage>_bits_per_dim``, e.g. the LDM's autoencoder; standard errors are
+    not curves of their own)."""
+    def is_validation(key: str) -> bool:
+        return key.startswith("val_") and (key.endswith("bits_per_dim") or key.endswith("_stderr"))
+
+    logged = list(dict.fromkeys(k for c in frames.values() for k in c.columns
+                                if k not in ("step", "seconds") and not is_validation(k)))
+    losses = [k for k in logged if "loss" in k.lower()] or logged[:1]
+    others = [k for k in logged if k not in losses]
+    val_keys = list(dict.fromkeys(k for c in frames.values() for k in c.columns
+                                  if is_validation(k) and k.endswith("bits_per_dim") and c[k].notna().any()))
+    val_keys.sort(key=lambda k: k != "val_bits_per_dim")
+    return losses, others, val_keys
+
+
 def curves_png(curves: dict[int, pd.DataFrame]) -> bytes | None:
     """Training losses against step and against wall time (every seed); validation bits/dim and any
     other logged signal (gradient norms, learning rates...) against step in panels of their own."""
     frames = {s: c for s, c in curves.items() if c is not None and not c.empty and "step" in c}
     if not frames:
         return None
-    logged = list(dict.fromkeys(k for c in frames.values() for k in c.columns if k not in ("step", "seconds", "val_bits_per_dim")))
-    losses = [k for k in logged if "loss" in k.lower()] or logged[:1]
-    others = [k for k in logged if k not in losses]
-    has_val = any("val_bits_per_dim" in c and c["val_bits_per_dim"].notna().any() for c in frames.values())
+    losses, others, val_keys = curve_columns(frames)
+    has_val = bool(val_keys)
     panels = 2 + int(has_val) + int(bool(others))
     fig = _figure(3.3 * panels, 2.7)
     axes = list(np.atleast_1d(fig.subplots(1, panels)))
@@ -259,10 +274,14 @@ def curves_png(curves: dict[int, pd.DataFrame]) -> bytes | None:
                 draw(axes[1], part["seconds"], part[key], **kw)
             else:
                 draw(other_ax, part["step"], part[key], **kw)
-        if val_ax is not None and "val_bits_per_dim" in c:
-            v = c[["step", "val_bits_per_dim"]].dropna()
-            val_ax.plot(v["step"], v["val_bits_per_dim"], marker="o", ms=3, lw=1, ls=styles[si % len(styles)],
-                        color="#333", label=f"seed {seed}")
+        for vi, key in enumerate(val_keys if val_ax is not None else []):
+            if key not in c:
+                continue
+            v = c[["step", key]].dropna()
+            stage = key.removeprefix("val_").removesuffix("_bits_per_dim").removesuffix("_")
+            label = f"seed {seed}" if key == "val_bits_per_dim" else f"{stage} stage criterion, seed {seed}"
+            val_ax.plot(v["step"], v[key], marker="o" if vi == 0 else "s", ms=3, lw=1, ls=styles[si % len(styles)],
+                        color="#333" if vi == 0 else COLOURS[vi % len(COLOURS)], label=label)
     axes[0].set(xlabel="step", ylabel="training loss")
     axes[0].set_title("loss vs step", fontsize=9)
     axes[1].set(xlabel="wall time (s)")
@@ -270,6 +289,8 @@ def curves_png(curves: dict[int, pd.DataFrame]) -> bytes | None:
     if val_ax is not None:
         val_ax.set(xlabel="step", ylabel="bits/dim")
         val_ax.set_title("validation bits/dim", fontsize=9)
+        if len(val_keys) > 1:
+            val_ax.legend(fontsize=6, frameon=False)
     if other_ax is not None:
         other_ax.set(xlabel="step")
         other_ax.set_title("other logged values", fontsize=9)

@@ -48,3 +48,22 @@ def test_labels_of_points_at_equal_cost_do_not_overlap() -> None:
     assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
     # nine labels on one spot: more than the candidates; each still gets one, the least-overlapping
     assert len(place_labels([(0.0, 0.0)] * 9, [(40.0, 9.0)] * 9)) == 9
+
+
+def test_curve_panels_put_every_validation_column_in_the_validation_panel():
+    import numpy as np
+    import pandas as pd
+
+    from genbench.report.plots import curve_columns, curves_png
+
+    frame = pd.DataFrame({
+        "step": [10, 20, 250, 500, 750], "seconds": [1.0, 2, 25, 50, 75],
+        "loss": [1.0, 0.9, np.nan, 0.5, 0.4], "grad_norm": [3.0, 2, np.nan, 1, 1],
+        "val_autoencoder_bits_per_dim": [np.nan, np.nan, 2.0, np.nan, np.nan],
+        "val_autoencoder_bits_per_dim_stderr": [np.nan, np.nan, 0.02, np.nan, np.nan],
+        "val_bits_per_dim": [np.nan, np.nan, np.nan, 1.9, 1.95], "val_bits_per_dim_stderr": [np.nan] * 3 + [0.02, 0.02],
+    })
+    losses, others, val_keys = curve_columns({0: frame})
+    assert losses == ["loss"] and others == ["grad_norm"]
+    assert val_keys == ["val_bits_per_dim", "val_autoencoder_bits_per_dim"]
+    assert curves_png({0: frame}).startswith(b"\x89PNG")
