@@ -165,6 +165,8 @@ LEADERBOARD_FAMILIES = ["ddpm", "vdm", "ldm", "gan", "vae", "pixelcnn", "indepen
 EXPECTED = {
     "leaderboard_standard_digits": _expect(LEADERBOARD_FAMILIES, DIGITS, [0, 1, 2], "standard", {}, "reports-standard"),
     "main_job": _expect(["ddpm", "vae", "gan"], DIGITS, [0], "quick", {}, "reports"),
+    "fashion_quick_diffusion": _expect(["ldm", "vdm", "ddpm"], ["fashion-mnist"], [0], "quick", {},
+                                       "reports-fashion-quick"),
     "ddpm_quick": _expect(["ddpm"], DIGITS, [0], "quick", {"ddpm": {"sampling_seeds": "3"}}, "reports-bench/ddpm_quick"),
     "ddpm_standard": _expect(["ddpm"], DIGITS, [0], "standard", {"ddpm": {"sampling_seeds": "3"}},
                              "reports-bench/ddpm_standard"),
