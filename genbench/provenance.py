@@ -36,16 +36,15 @@ def code_commit(where: str | Path | None = None) -> str:
     stated = os.environ.get(STATED_COMMIT_ENV, "").strip()
     if stated:  # a copy may carry a stale .git of its own: the statement wins, marked as one
         return f"{stated} (stated)"
-    unknown = "unknown"
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=30)
         if head.returncode != 0:
-            return unknown
+            return "unknown"
         # --no-optional-locks: a read-only look that never rewrites the index
         status = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
                                 cwd=cwd, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
-        return unknown
+        return "unknown"
     return head.stdout.strip() + ("+dirty" if status.returncode != 0 or status.stdout.strip() else "")
 
 

@@ -427,7 +427,7 @@ def bench_layouts(reg, device: torch.device, precisions: list[str], steps: int,
                         for _ in range(3):  # warm-up (autotuning happens here)
                             one_step()
                         train = statistics.median(seconds_of(one_step, device) for _ in range(steps))
-                        net = model.sampling_net if hasattr(model, "sampling_net") else model.averaged.get("ema", model.net)
+                        net = model.sampling_net
                         xs = torch.randn(batch, *spec.shape, device=device).contiguous(memory_format=mf)
                         ts = torch.full((batch,), 500, device=device, dtype=torch.long)
 

@@ -305,7 +305,6 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         """Images in [0, 1] -> (mean, logvar) of q(z | x); the encoder sees 2 x - 1."""
         return self.networks["encoder"](x.to(self.device) * 2 - 1)
 
-    # ------------------------------------------------------------------ training
     # ------------------------------------------------------------------ stage 1's validation
     def preliminary_stage(self) -> str | None:
         """"autoencoder" during stage 1: the runner validates ``stage_criterion`` then, not the (untrained) bound."""
@@ -316,11 +315,8 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         """Stage 1's loss per image on ``x``, nats: E_q[-log p(x | z)] + kl_weight KL(q(z | x) || N(0, I)) with one
         z ~ q(z | x) from a generator seeded by the batch's content (every validation draws the same noise); with
         kl_weight 1 the negative ELBO of the autoencoder under a N(0, I) prior (Kingma & Welling 2014, eq. 3)."""
-        gen = content_generator(x)
-        mean, logvar = self.encode(x)
-        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen).to(self.device)
-        rec = -self.lik.log_prob(self.networks["decoder"](z), self.data.to_levels(x).to(self.device)).flatten(1).sum(1)
-        return rec + self.config.kl_weight * kl_to_standard_normal(mean, logvar)
+        rec, kl = self._autoencoder_terms(x, content_generator(x))
+        return rec + self.config.kl_weight * kl
 
     def observe_stage_validation(self, bits_per_dim: float, stderr: float) -> None:
         """Keep the autoencoder weights of the best stage-1 validation so far; after ``ae_patience`` validations
@@ -356,14 +352,19 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
             self._start_stage2()
         return self._autoencoder_step(x) if self.stage == 1 else self._diffusion_step(x)
 
+    def _autoencoder_terms(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Stage 1's two terms per image, nats: E_q[-log p(x | z)] with one reparameterised z ~ q(z | x) (noise from
+        ``generator`` on the CPU, or the global RNG) and KL(q(z | x) || N(0, I))."""
+        mean, logvar = self.encode(x)
+        noise = torch.randn(mean.shape, generator=generator).to(self.device) if generator else torch.randn_like(mean)
+        z = mean + (0.5 * logvar).exp() * noise
+        rec = -self.lik.log_prob(self.networks["decoder"](z), self.data.to_levels(x).to(self.device)).flatten(1).sum(1)
+        return rec, kl_to_standard_normal(mean, logvar)
+
     def _autoencoder_step(self, x: Tensor) -> dict[str, float]:
         """Stage 1: minimise E_q[-log p(x | z)] + kl_weight KL(q(z|x) || N(0, I)) per image (reparameterised)."""
         t0 = time.perf_counter()
-        levels = self.data.to_levels(x).to(self.device)
-        mean, logvar = self.encode(x)
-        z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)
-        rec = -self.lik.log_prob(self.networks["decoder"](z), levels).flatten(1).sum(1)
-        kl = kl_to_standard_normal(mean, logvar)
+        rec, kl = self._autoencoder_terms(x)
         loss = (rec + self.config.kl_weight * kl).mean() / self.data.dims
         # backward, clipping of the autoencoder's gradient (the optimiser's parameters), step (loss-scaled in fp16
         # runs): genbench.nn.optim
