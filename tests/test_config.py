@@ -103,3 +103,58 @@ def test_a_model_without_a_likelihood_gets_no_caps():
     from genbench_gan import GAN
 
     assert resolve_config(GAN, "quick", DataSpec(1, 28, 28, 256)).nll_test_images is None
+
+
+def test_standard_on_large_images_gives_every_family_the_same_budget_and_leaves_digits_alone():
+    from dataclasses import dataclass
+
+    from genbench.config import LARGE_IMAGE_BUDGETS
+    from genbench.model import GenerativeModel, ModelConfig
+    from genbench.plugins import get_registry
+
+    registry = get_registry()
+    fashion, digits = DataSpec(1, 28, 28, 256), DataSpec(1, 8, 8, 17)
+    budget = LARGE_IMAGE_BUDGETS["standard"]
+    assert budget == {"max_minutes": 20.0, "precision": "auto"}
+    for name in registry.models.names():
+        cls = registry.models.get(name)
+        cfg = resolve_config(cls, "standard", fashion)
+        assert (cfg.max_minutes, cfg.precision) == (20.0, "auto"), name
+        # on digits nothing of the budget applies: the family's own preset (and its run ids) as before
+        small = resolve_config(cls, "standard", digits)
+        assert small.max_minutes == cls.preset_overrides("standard", digits).get("max_minutes", None), name
+        assert small.precision == "fp32" and "precision" not in small.to_dict(), name
+        assert resolve_config(cls, "quick", fashion).precision == "fp32", name  # the budget is standard's only
+    # --set still wins over the shared budget
+    ddpm = registry.models.get("ddpm")
+    assert resolve_config(ddpm, "standard", fashion, {"max_minutes": "5", "precision": "fp32"}).max_minutes == 5.0
+    assert resolve_config(ddpm, "standard", fashion, {"precision": "fp32"}).precision == "fp32"
+
+    @dataclass
+    class Cfg(ModelConfig):
+        width: int = 7
+
+    class Bare(GenerativeModel):  # declares no presets: its Config defaults under any preset name, budget or not
+        name = "bare"
+        Config = Cfg
+
+        def train_step(self, x):
+            return {"loss": 0.0}
+
+        def sample(self, n, *, steps=None, generator=None):
+            raise NotImplementedError
+
+    assert resolve_config(Bare, "standard", fashion) == Cfg()
+
+
+def test_large_standard_presets_never_sample_a_thousand_ancestral_steps_at_28x28():
+    # 1000-step ancestral sampling costs ~2.2 s per 28x28 image on 2 CPU cores: 37 minutes per 1,000 samples
+    from genbench.plugins import get_registry
+
+    registry = get_registry()
+    fashion = DataSpec(1, 28, 28, 256)
+    for name in ("ddpm", "vdm", "ldm"):
+        cls = registry.models.get(name)
+        steps = resolve_config(cls, "standard", fashion).sample_steps
+        assert None not in steps and all(s <= 100 for s in steps), (name, steps)
+        assert None in resolve_config(cls, "standard", DataSpec(1, 8, 8, 17)).sample_steps, name  # digits keeps it

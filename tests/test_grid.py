@@ -164,6 +164,8 @@ PRECISION_MODELS = ["independent", "ddpm", "vae", "gan", "pixelcnn", "vdm", "ldm
 LEADERBOARD_FAMILIES = ["ddpm", "vdm", "ldm", "gan", "vae", "pixelcnn", "independent"]
 EXPECTED = {
     "leaderboard_standard_digits": _expect(LEADERBOARD_FAMILIES, DIGITS, [0, 1, 2], "standard", {}, "reports-standard"),
+    "leaderboard_standard_fashion": _expect(["ldm", "ddpm", "vae", "gan", "pixelcnn", "vdm", "independent"],
+                                            ["fashion-mnist"], [0, 1, 2], "standard", {}, "reports-standard-fashion"),
     "main_job": _expect(["ddpm", "vae", "gan"], DIGITS, [0], "quick", {}, "reports"),
     "fashion_quick_diffusion": _expect(["ldm", "vdm", "ddpm"], ["fashion-mnist"], [0], "quick", {},
                                        "reports-fashion-quick"),

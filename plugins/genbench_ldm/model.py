@@ -44,7 +44,7 @@ from genbench.diffusion import (
     Schedule, UNet, UNetConfig, ancestral_sample, ddim_sample, denoising_step, gaussian_nll, lowest_resolution,
     sampler_name, sampler_nfe, vlb_stratified,
 )
-from genbench.config import ConfigError
+from genbench.config import ConfigError, large_images
 from genbench.diffusion.importance import ImportanceSampler
 from genbench.diffusion.schedule import clamped_eps
 from genbench.diffusion.learned_variance import eps_and_log_variance, hybrid_step, options_error
@@ -180,6 +180,11 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
             # per-pixel draws of 256 levels are visibly noisy).
             values.setdefault("kl_weight", 1.0)
             values.setdefault("decode", "sample")
+        if preset == "standard" and large_images(data):
+            # the shared 20-minute budget (genbench.config.LARGE_IMAGE_BUDGETS): stage 1 gets at most 5 minutes or
+            # 1,500 steps, and max_steps ~ what stage 2 reaches in the rest, so its cosine decay ends near the
+            # budget; DDIM only (1000-step ancestral sampling would add ~7 minutes per 1,000 images)
+            values.update(max_steps=6000, sample_steps=[50, 20])
         if preset == "standard" and small:
             # the pixel DDPM's standard training time on 8x8 (5000 steps, ~10 min on 2 CPU cores), so the
             # standard leaderboard compares the two diffusion models at equal training time
