@@ -15,7 +15,10 @@ it bounds log P(x) of the *discrete* data (never a continuous density):
   per sub-pixel and ordinal: neighbouring levels share strength, which is what
   K=256 data needs.
 
-The decoder emits ``params`` of shape (B, C, P, H, W) with P = ``n_params``.
+The decoder emits ``params`` of shape (B, C, P, H, W) with P = ``n_params``.  Every log-probability is computed in
+float32 whatever the decoder's dtype: under bf16 autocast the network's outputs are bfloat16 (8-bit mantissa), in
+which the level centres 2k/(K-1) - 1 of 256 levels and the bin edges around them collide (the discretised
+logistic's mass turned NaN within three steps of a 28x28 autoencoder); the network may run in bf16, its loss not.
 """
 from __future__ import annotations
 
@@ -25,6 +28,11 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+
+def at_least_fp32(t: Tensor) -> Tensor:
+    """``t`` in float32 if its dtype is narrower (bfloat16 / float16 under autocast), else unchanged (float64 stays)."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
 
 
 def log1mexp(d: Tensor) -> Tensor:
@@ -80,12 +88,12 @@ class Categorical(DiscreteLikelihood):
         return self.levels
 
     def log_probs_all(self, params: Tensor) -> Tensor:
-        return F.log_softmax(params, dim=2).permute(0, 1, 3, 4, 2)
+        return F.log_softmax(at_least_fp32(params), dim=2).permute(0, 1, 3, 4, 2)
 
     def log_prob(self, params: Tensor, levels: Tensor) -> Tensor:
         # -cross_entropy over the class dim (dim 1 after merging B and C) is log softmax gathered
         b, c, k, h, w = params.shape
-        return -F.cross_entropy(params.reshape(b * c, k, h, w), levels.reshape(b * c, h, w), reduction="none").reshape(
+        return -F.cross_entropy(at_least_fp32(params).reshape(b * c, k, h, w), levels.reshape(b * c, h, w), reduction="none").reshape(
             b, c, h, w
         )
 
@@ -114,6 +122,7 @@ class DiscretisedLogistic(DiscreteLikelihood):
         return 2
 
     def _loc_scale(self, params: Tensor) -> tuple[Tensor, Tensor]:
+        params = at_least_fp32(params)
         mu = params[:, :, 0]
         log_s = params[:, :, 1].clamp(min=self.min_log_scale)
         return mu, log_s

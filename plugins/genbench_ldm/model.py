@@ -307,8 +307,10 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
         return warmup_cosine_lr(c.lr, self.step - self.ae_steps, c.warmup_steps, total)
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Images in [0, 1] -> (mean, logvar) of q(z | x); the encoder sees 2 x - 1."""
-        return self.networks["encoder"](x.to(self.device) * 2 - 1)
+        """Images in [0, 1] -> (mean, logvar) of q(z | x) in fp32 (under bf16 autocast the encoder may run in
+        bf16; the KL, the entropy and the latents the prior sees do not); the encoder sees 2 x - 1."""
+        mean, logvar = self.networks["encoder"](x.to(self.device) * 2 - 1)
+        return mean.float(), logvar.float()
 
     # ------------------------------------------------------------------ stage 1's validation
     def preliminary_stage(self) -> str | None:

@@ -195,7 +195,7 @@ class VAE(RestorationModule, GenerativeModel):
     def train_step(self, x: Tensor) -> dict[str, float]:
         """One SGVB step (K&W 2014, Algorithm 1) on -(E_q log p(x|z) - beta KL), per sub-pixel."""
         levels = self.data.to_levels(x)
-        mu, logvar = self.encoder(x)
+        mu, logvar = (t.float() for t in self.encoder(x))  # the loss in fp32 under bf16 autocast (the nets may not be)
         z = reparameterise(mu, logvar, torch.randn_like(mu))
         recon = self.lik.log_likelihood(self.decoder(z), levels)
         kl = self.prior.kl(mu, logvar, z)

@@ -97,3 +97,22 @@ def test_auto_family_choice():
     assert isinstance(make_likelihood("logistic", 17), DiscretisedLogistic)
     with pytest.raises(ValueError, match="unknown"):
         make_likelihood("gaussian", 17)
+
+
+@pytest.mark.parametrize("cls", [Categorical, DiscretisedLogistic])
+def test_bf16_decoder_outputs_give_the_float32_log_probabilities_of_the_same_values(cls):
+    # under bf16 autocast the decoder's params are bfloat16: the masses must still be computed in float32 (in bf16
+    # the 256 level centres and their bin edges collide and the logistic's mass went NaN within three steps)
+    torch.manual_seed(0)
+    K = 256
+    lik = cls(K)
+    params = torch.randn(4, 1, lik.n_params, 6, 6) * torch.tensor([1.0, 0.5][: lik.n_params] if lik.n_params == 2
+                                                                   else [2.0] * K).view(1, 1, -1, 1, 1)
+    if lik.n_params == 2:
+        params[:, :, 1] -= 4.0  # narrow logistics: scale ~ a level, where bf16 arithmetic breaks down
+    levels = torch.randint(0, K, (4, 1, 6, 6))
+    low = params.to(torch.bfloat16)
+    got = lik.log_prob(low, levels)
+    assert got.dtype == torch.float32 and torch.isfinite(got).all()
+    torch.testing.assert_close(got, lik.log_prob(low.float(), levels), rtol=0, atol=0)
+    torch.testing.assert_close(lik.log_probs_all(low), lik.log_probs_all(low.float()), rtol=0, atol=0)
