@@ -1,12 +1,21 @@
 """Latent-diffusion restoration: RePaint (Lugmayr et al. 2022) in the autoencoder's latent space, then a
 pixel-space consistency step; SDEdit (Meng et al. 2022) for denoising, also in latent space.
 
-Completion: u = s E(x_obs) (the encoder's mean of the observed image with unknown pixels shown as 0.5, scaled
-as in training); a latent position is known when every pixel of its f x f footprint is known (the mask
-downsampled by min-pooling); RePaint runs with the model's own reverse process (variance, latent clamp) and the
-paper's r = j = 10; the decoder's image then has the known pixels put back exactly from the data (the
-consistency step: the decoder alone does not reproduce them).  The seam between the two is what the "known"
-PSNR cannot see and the class agreement and FID can.
+Completion:
+1. The known latents.  u_0 = s E(x_obs), the encoder's mean of the observed image with unknown pixels shown as 0.5,
+   scaled as in training.  The encoder's receptive field reaches into the grey fill, so u_0 is pulled towards
+   latents of grey images even where the footprint is known.  ``latent_fit`` Adam steps (default
+   ``LATENT_FIT_STEPS``; 0 = keep u_0) then fit u to the known pixels alone, MAP under the scaled latents' N(0, I)
+   (the shared objective of ``genbench.tasks.latent_fit``, Yeh et al. 2017, with the decoder's mean image and
+   s = 0.1).
+2. A latent position is known when every pixel of its f x f footprint is known (the mask min-pooled to the latent
+   grid).  RePaint runs with the model's own reverse process (variance, latent clamp) and the paper's r = j = 10,
+   keeping the fitted latents there.
+3. The image: the decoder's mean (``decode_mean`` = 1, the default: a restoration is a point estimate of the
+   pixels given the latents; the decoder's per-pixel noise only adds error to the scored region) or a draw of
+   p(x | z) (``decode_mean`` = 0, as the model samples), with the known pixels put back exactly from the data
+   (the consistency step: the decoder alone does not reproduce them).  The seam between the two is what the
+   "known" PSNR cannot see and the class agreement and FID can.
 Denoising: encode the noisy image; the latent noise level matching pixel noise sigma is not known in closed form
 (the encoder is non-linear), so SDEdit starts where sqrt(1 - abar_t)/sqrt(abar_t) reaches s sigma_u, with sigma_u
 the std of s E(x + sigma n) - s E(x) measured on the batch itself with a second noise draw (stated estimate).
@@ -24,12 +33,21 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genbench.diffusion.repaint import repaint_nfe, repaint_sample, sdedit_denoise
-from genbench.tasks.options import REPAINT_OPTIONS, repaint_details, repaint_options
+from genbench.tasks.latent_fit import COMPLETION_NOISE, fit_latents, frozen
+from genbench.tasks.options import REPAINT_OPTIONS, TaskOption, option, repaint_details, repaint_options
 
 RESAMPLINGS = 10
 JUMP_LENGTH = 10
-TASK_OPTIONS = {k: dataclasses.replace(v, capabilities=frozenset({"complete"}))  # no colourisation here
-                for k, v in REPAINT_OPTIONS.items()}
+LATENT_FIT_STEPS = 200
+DECODE_MEAN = 1
+TASK_OPTIONS = {
+    **{k: dataclasses.replace(v, capabilities=frozenset({"complete"}))  # no colourisation here
+       for k, v in REPAINT_OPTIONS.items()},
+    "latent_fit": TaskOption("Adam steps fitting the latent diffusion's known latents to the known pixels before "
+                             "RePaint (0: the encoder's mean of the grey-filled image)", LATENT_FIT_STEPS, minimum=0),
+    "decode_mean": TaskOption("1: decode the completed latents to the decoder's mean image, 0: to a draw of "
+                              "p(x | z)", DECODE_MEAN, minimum=0),
+}
 
 
 def repaint_settings(model) -> tuple[int, int]:
@@ -37,9 +55,22 @@ def repaint_settings(model) -> tuple[int, int]:
     return repaint_options(model, RESAMPLINGS, JUMP_LENGTH)
 
 
+def completion_settings(model) -> tuple[int, bool]:
+    """(latent_fit steps, decode to the mean): the ``--task-set`` values the model was given, else the defaults."""
+    fit, mean = option(model, "latent_fit", LATENT_FIT_STEPS), option(model, "decode_mean", DECODE_MEAN)
+    if mean not in (0, 1):
+        raise ValueError(f"decode_mean must be 0 or 1, got {mean}; use --task-set decode_mean=1")
+    return fit, bool(mean)
+
+
 def details(model, capability: str, known_mask: Tensor | None = None) -> dict[str, object]:
-    """What the task rows record: the method, and RePaint's r and j for completion and colourisation."""
-    return repaint_details(capability, repaint_settings(model), "RePaint (latent) + pixel consistency", "SDEdit (latent)")
+    """What the task rows record: the method, RePaint's r and j, and for completion the latent fit's steps and
+    the decoding."""
+    out = repaint_details(capability, repaint_settings(model), "RePaint (latent) + pixel consistency", "SDEdit (latent)")
+    if capability == "complete":
+        fit, mean = completion_settings(model)
+        out.update(latent_fit_steps=fit, decode="decoder mean" if mean else "decoder draw")
+    return out
 
 
 def _encode(model, x: Tensor) -> Tensor:
@@ -58,24 +89,40 @@ def latent_known(model, known: Tensor) -> Tensor:
     return (-F.max_pool2d(-k, f) > 0.5).expand(len(known), model.latent_shape[0], lh, lw)
 
 
+def fitted_known_latents(model, x: Tensor, known: Tensor, u0: Tensor, steps: int) -> Tensor:
+    """Scaled latents fitted to the known pixels of ``x``: MAP under N(0, I) against the decoder's mean image with
+    s = ``COMPLETION_NOISE`` (``genbench.tasks.latent_fit.fit_latents``), ``steps`` Adam steps from ``u0``."""
+    if steps == 0:
+        return u0
+    decoder, scale = model.networks["decoder"], model.scale or 1.0
+    with frozen(decoder):
+        u, _ = fit_latents(lambda u: model.lik.mean(decoder(u / scale)), u0, x, known, COMPLETION_NOISE, steps=steps)
+    return u
+
+
 @torch.no_grad()
 def complete(model, x: Tensor, known: Tensor, generator: torch.Generator | None) -> Tensor:
     c = model.config
-    known = known.to(torch.bool)
+    x, known = x.to(model.device), known.to(torch.bool).to(model.device)
+    fit_steps, decode_mean = completion_settings(model)
     x_obs = torch.where(known.expand_as(x), x, torch.full_like(x, 0.5))
-    u_obs = _encode(model, x_obs)
+    u_obs = fitted_known_latents(model, x, known, _encode(model, x_obs), fit_steps)
     mask = latent_known(model, known).to(model.device)
     clip = model.latent_bound if c.clip_latents else None
     r, j = repaint_settings(model)
     u, _ = repaint_sample(model.eps_var_fn, model.schedule, u_obs, mask, jump_length=j,
                           resamplings=r, generator=generator, variance=c.variance, clip_x0=clip)
-    image = model.decode(u, generator).clamp(0, 1)
-    return torch.where(known.expand_as(x).to(model.device), x.to(model.device), image)
+    if decode_mean:
+        image = model.lik.mean(model.networks["decoder"](u / (model.scale or 1.0)))
+    else:
+        image = model.decode(u, generator)
+    return torch.where(known.expand_as(x), x, image.clamp(0, 1))
 
 
 def completion_nfe(model, known_mask: Tensor | None = None) -> int:
+    """RePaint's network calls, the latent fit's decoder passes (forward and backward as one) and the decode."""
     r, j = repaint_settings(model)
-    return repaint_nfe(model.config.T, j, r) + 1
+    return repaint_nfe(model.config.T, j, r) + completion_settings(model)[0] + 1
 
 
 def _latent_sigma(model, y: Tensor, sigma: float, generator: torch.Generator | None) -> float:

@@ -54,7 +54,10 @@ def test_good_task_sets_are_whole_numbers(registry):
     assert check_task_sets({"resamplings": "3", "jump_length": "5", "particles": "4"}, "inpaint", "complete",
                            grid) == {"resamplings": 3, "jump_length": 5, "particles": 4}
     assert check_task_sets({"resamplings": "3"}, "colourise", "colourise", classes(registry, "ddpm")) == {"resamplings": 3}
-    assert set(declared_options(registry.models.get("ldm"))) == {"resamplings", "jump_length"}
+    assert set(declared_options(registry.models.get("ldm"))) == {"resamplings", "jump_length", "latent_fit",
+                                                                 "decode_mean"}
+    assert check_task_sets({"latent_fit": "0", "decode_mean": "0"}, "inpaint", "complete",
+                           classes(registry, "ldm")) == {"latent_fit": 0, "decode_mean": 0}
     assert declared_options(registry.models.get("vae")) == {}
 
 

@@ -1,0 +1,76 @@
+"""The latent diffusion's completion: the known latents fitted to the known pixels, the decoding choice, and what
+the rows record (genbench_ldm.completion)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import genbench_ldm.completion as completion
+from genbench.config import resolve_config
+from genbench.data.files import resolve_dataset
+from genbench.plugins import build_registry
+from genbench.tasks.latent_fit import COMPLETION_NOISE
+from genbench.tasks.masks import parse_mask
+from genbench.tasks.options import apply_task_options
+
+
+@pytest.fixture(scope="module")
+def setup():
+    registry = build_registry(autoload=True)
+    data = resolve_dataset("digits", registry).load()
+    cls = registry.models.get("ldm")
+    torch.manual_seed(0)
+    # decode="sample": as the quick and standard presets on digits (at most 64 levels), whose samples are draws
+    model = cls(resolve_config(cls, "tiny", data.spec, {"decode": "sample"}), data.spec, "cpu")
+    model.train(False)
+    return model, data
+
+
+def known_pixel_objective(model, u, x, known):
+    image = model.lik.mean(model.networks["decoder"](u / (model.scale or 1.0)))
+    sq = ((image - x) ** 2 * known.expand_as(x)).flatten(1).sum(1) / (2 * COMPLETION_NOISE**2)
+    return sq + 0.5 * u.pow(2).flatten(1).sum(1)
+
+
+def test_the_fit_lowers_the_known_pixels_objective_and_leaves_the_networks_alone(setup):
+    model, data = setup
+    x = data.unit("test")[:4]
+    known = parse_mask("bottom-half").known_mask(4, 8, 8)
+    u0 = completion._encode(model, torch.where(known.expand_as(x), x, torch.full_like(x, 0.5)))
+    before = {k: v.clone() for k, v in model.networks["decoder"].state_dict().items()}
+    u = completion.fitted_known_latents(model, x, known, u0, 30)
+    assert u.shape == u0.shape and not u.requires_grad
+    assert (known_pixel_objective(model, u, x, known) < known_pixel_objective(model, u0, x, known)).all()
+    assert all(torch.equal(before[k], v) for k, v in model.networks["decoder"].state_dict().items())
+    assert all(p.grad is None and p.requires_grad for p in model.networks["decoder"].parameters())
+    assert completion.fitted_known_latents(model, x, known, u0, 0) is u0  # 0 steps: the encoder's mean
+
+
+def test_options_reach_the_method_the_nfe_and_the_rows(setup):
+    model, data = setup
+    x = data.unit("test")[:2]
+    known = parse_mask("bottom-half").known_mask(2, 8, 8)
+    r, j = completion.repaint_settings(model)
+    apply_task_options(model, {"resamplings": 1, "jump_length": 2, "latent_fit": 7, "decode_mean": 1}, "complete")
+    try:
+        assert completion.completion_nfe(model) == completion.repaint_nfe(model.config.T, 2, 1) + 7 + 1
+        assert completion.details(model, "complete") == {
+            "method": "RePaint (latent) + pixel consistency", "resamplings": 1, "jump_length": 2,
+            "latent_fit_steps": 7, "decode": "decoder mean"}
+        # the decoder mean is a function of the latents: two completions of one draw of the latents agree, and
+        # a draw of p(x | z) (decode_mean=0) differs from the mean where the pixels are unknown
+        mean = completion.complete(model, x, known, torch.Generator().manual_seed(3))
+        assert torch.equal(mean, completion.complete(model, x, known, torch.Generator().manual_seed(3)))
+        apply_task_options(model, {"resamplings": 1, "jump_length": 2, "latent_fit": 7, "decode_mean": 0}, "complete")
+        drawn = completion.complete(model, x, known, torch.Generator().manual_seed(3))
+        k = known.expand_as(x)
+        assert torch.equal(drawn[k], x[k]) and torch.equal(mean[k], x[k])
+        assert not torch.equal(drawn[~k], mean[~k])
+        assert completion.details(model, "complete")["decode"] == "decoder draw"
+        apply_task_options(model, {"decode_mean": 2}, "complete")
+        with pytest.raises(ValueError, match="decode_mean must be 0 or 1"):
+            completion.completion_settings(model)
+        assert "latent_fit_steps" not in completion.details(model, "denoise")
+    finally:
+        model.restoration_options = {}
+    assert completion.repaint_settings(model) == (r, j)
