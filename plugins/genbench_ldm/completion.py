@@ -5,17 +5,19 @@ Completion:
 1. The known latents.  u_0 = s E(x_obs), the encoder's mean of the observed image with unknown pixels shown as 0.5,
    scaled as in training.  The encoder's receptive field reaches into the grey fill, so u_0 is pulled towards
    latents of grey images even where the footprint is known.  ``latent_fit`` Adam steps (default
-   ``LATENT_FIT_STEPS``; 0 = keep u_0) then fit u to the known pixels alone, MAP under the scaled latents' N(0, I)
+   ``LATENT_FIT_STEPS`` = 0: keep u_0) fit u to the known pixels alone, MAP under the scaled latents' N(0, I)
    (the shared objective of ``genbench.tasks.latent_fit``, Yeh et al. 2017, with the decoder's mean image and
    s = 0.1).
 2. A latent position is known when every pixel of its f x f footprint is known (the mask min-pooled to the latent
    grid).  RePaint runs with the model's own reverse process (variance, latent clamp) and the paper's r = j = 10,
-   keeping the fitted latents there.
-3. The image: the decoder's mean (``decode_mean`` = 1, the default: a restoration is a point estimate of the
-   pixels given the latents; the decoder's per-pixel noise only adds error to the scored region) or a draw of
-   p(x | z) (``decode_mean`` = 0, as the model samples), with the known pixels put back exactly from the data
-   (the consistency step: the decoder alone does not reproduce them).  The seam between the two is what the
-   "known" PSNR cannot see and the class agreement and FID can.
+   keeping those latents there.
+3. The image: decoded as the model decodes its samples (``decode_mean`` = 0, the default: a draw of p(x | z) on
+   data of at most 64 levels at quick / standard) or to the decoder's mean (``decode_mean`` = 1), with the known
+   pixels put back exactly from the data (the consistency step: the decoder alone does not reproduce them).  The
+   seam between the two is what the "known" PSNR cannot see and the class agreement and FID can.
+   Measured on the digits standard seed-0 checkpoint (bottom half, 100 test images, 2026-12-01): the defaults keep
+   the class in 0.54 +- 0.05 of completions; ``latent_fit=200 decode_mean=1`` in 0.51 +- 0.05 (PSNR on the
+   unknown half 9.4 vs 9.2 dB): no better, so the defaults stay.
 Denoising: encode the noisy image; the latent noise level matching pixel noise sigma is not known in closed form
 (the encoder is non-linear), so SDEdit starts where sqrt(1 - abar_t)/sqrt(abar_t) reaches s sigma_u, with sigma_u
 the std of s E(x + sigma n) - s E(x) measured on the batch itself with a second noise draw (stated estimate).
@@ -38,15 +40,15 @@ from genbench.tasks.options import REPAINT_OPTIONS, TaskOption, option, repaint_
 
 RESAMPLINGS = 10
 JUMP_LENGTH = 10
-LATENT_FIT_STEPS = 200
-DECODE_MEAN = 1
+LATENT_FIT_STEPS = 0
+DECODE_MEAN = 0
 TASK_OPTIONS = {
     **{k: dataclasses.replace(v, capabilities=frozenset({"complete"}))  # no colourisation here
        for k, v in REPAINT_OPTIONS.items()},
     "latent_fit": TaskOption("Adam steps fitting the latent diffusion's known latents to the known pixels before "
                              "RePaint (0: the encoder's mean of the grey-filled image)", LATENT_FIT_STEPS, minimum=0),
-    "decode_mean": TaskOption("1: decode the completed latents to the decoder's mean image, 0: to a draw of "
-                              "p(x | z)", DECODE_MEAN, minimum=0),
+    "decode_mean": TaskOption("1: decode the completed latents to the decoder's mean image, 0: as the model "
+                              "decodes its samples (its decode setting)", DECODE_MEAN, minimum=0),
 }
 
 
@@ -69,7 +71,7 @@ def details(model, capability: str, known_mask: Tensor | None = None) -> dict[st
     out = repaint_details(capability, repaint_settings(model), "RePaint (latent) + pixel consistency", "SDEdit (latent)")
     if capability == "complete":
         fit, mean = completion_settings(model)
-        out.update(latent_fit_steps=fit, decode="decoder mean" if mean else "decoder draw")
+        out.update(latent_fit_steps=fit, decode="decoder mean" if mean else f"as the samples ({model.config.decode})")
     return out
 
 

@@ -51,6 +51,9 @@ def test_options_reach_the_method_the_nfe_and_the_rows(setup):
     x = data.unit("test")[:2]
     known = parse_mask("bottom-half").known_mask(2, 8, 8)
     r, j = completion.repaint_settings(model)
+    # the defaults are the method measured before the options existed: the encoder's latents, the model's decode
+    assert completion.completion_settings(model) == (0, False)
+    assert completion.completion_nfe(model) == completion.repaint_nfe(model.config.T, j, r) + 1
     apply_task_options(model, {"resamplings": 1, "jump_length": 2, "latent_fit": 7, "decode_mean": 1}, "complete")
     try:
         assert completion.completion_nfe(model) == completion.repaint_nfe(model.config.T, 2, 1) + 7 + 1
@@ -66,7 +69,7 @@ def test_options_reach_the_method_the_nfe_and_the_rows(setup):
         k = known.expand_as(x)
         assert torch.equal(drawn[k], x[k]) and torch.equal(mean[k], x[k])
         assert not torch.equal(drawn[~k], mean[~k])
-        assert completion.details(model, "complete")["decode"] == "decoder draw"
+        assert completion.details(model, "complete")["decode"] == "as the samples (sample)"
         apply_task_options(model, {"decode_mean": 2}, "complete")
         with pytest.raises(ValueError, match="decode_mean must be 0 or 1"):
             completion.completion_settings(model)
