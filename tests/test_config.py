@@ -1,11 +1,31 @@
+from dataclasses import dataclass
+
 import pytest
 
 import genbench_independent
 from genbench.config import ConfigError, config_hash, parse_overrides, resolve_config
-from genbench.model import DataSpec
+from genbench.model import DataSpec, GenerativeModel, ModelConfig
 
 Model = genbench_independent.IndependentCategorical
 SPEC = DataSpec(1, 8, 8, 17)
+
+
+@dataclass
+class BareConfig(ModelConfig):
+    width: int = 7
+
+
+class Bare(GenerativeModel):
+    """A plugin that declares no presets at all."""
+
+    name = "bare"
+    Config = BareConfig
+
+    def train_step(self, x):
+        return {"loss": 0.0}
+
+    def sample(self, n, *, steps=None, generator=None):
+        raise NotImplementedError
 
 
 def test_defaults_preset_then_overrides():
@@ -53,26 +73,10 @@ def test_runner_fields_are_on_every_config_and_checked():
 
 def test_a_model_without_presets_runs_on_its_config_defaults_under_any_preset():
     """A plugin that writes no `presets` gets a working model: the Config defaults, noted, under every name."""
-    from dataclasses import dataclass
-
-    from genbench.model import NO_PRESETS_NOTE, GenerativeModel, ModelConfig
-
-    @dataclass
-    class Cfg(ModelConfig):
-        width: int = 7
-
-    class Bare(GenerativeModel):
-        name = "bare"
-        Config = Cfg
-
-        def train_step(self, x):
-            return {"loss": 0.0}
-
-        def sample(self, n, *, steps=None, generator=None):
-            raise NotImplementedError
+    from genbench.model import NO_PRESETS_NOTE
 
     for preset in ("quick", "standard", "anything"):
-        assert resolve_config(Bare, preset, SPEC) == Cfg()
+        assert resolve_config(Bare, preset, SPEC) == BareConfig()
         assert Bare.preset_note(preset) == NO_PRESETS_NOTE == "preset not defined by the plugin: Config defaults"
     assert resolve_config(Bare, "quick", SPEC, {"width": "3"}).width == 3
     assert Model.preset_note("quick") is None  # a model with presets still refuses one it does not define
@@ -106,10 +110,7 @@ def test_a_model_without_a_likelihood_gets_no_caps():
 
 
 def test_standard_on_large_images_gives_every_family_the_same_budget_and_leaves_digits_alone():
-    from dataclasses import dataclass
-
     from genbench.config import LARGE_IMAGE_BUDGETS
-    from genbench.model import GenerativeModel, ModelConfig
     from genbench.plugins import get_registry
 
     registry = get_registry()
@@ -129,22 +130,7 @@ def test_standard_on_large_images_gives_every_family_the_same_budget_and_leaves_
     ddpm = registry.models.get("ddpm")
     assert resolve_config(ddpm, "standard", fashion, {"max_minutes": "5", "precision": "fp32"}).max_minutes == 5.0
     assert resolve_config(ddpm, "standard", fashion, {"precision": "fp32"}).precision == "fp32"
-
-    @dataclass
-    class Cfg(ModelConfig):
-        width: int = 7
-
-    class Bare(GenerativeModel):  # declares no presets: its Config defaults under any preset name, budget or not
-        name = "bare"
-        Config = Cfg
-
-        def train_step(self, x):
-            return {"loss": 0.0}
-
-        def sample(self, n, *, steps=None, generator=None):
-            raise NotImplementedError
-
-    assert resolve_config(Bare, "standard", fashion) == Cfg()
+    assert resolve_config(Bare, "standard", fashion) == BareConfig()  # no presets: no budget either
 
 
 def test_large_standard_presets_never_sample_a_thousand_ancestral_steps_at_28x28():
