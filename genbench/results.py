@@ -16,7 +16,7 @@ from genbench.metrics.base import Measurement
 COLUMNS = [
     "run_id", "model", "role", "dataset", "seed", "preset", "metric", "value", "stderr", "unit", "higher_is_better",
     "kind", "n", "sampler", "sampling_seed", "extractor", "extractor_sha256", "reference", "split", "details",
-    "versions", "config_hash", "device", "precision", "threads", "timestamp",
+    "versions", "config_hash", "device", "precision", "tf32", "threads", "timestamp",
 ]
 
 

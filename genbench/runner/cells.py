@@ -50,7 +50,9 @@ from genbench.plugins import Registry
 from genbench.progress import DEFAULT_EVERY, Progress, resolve_mode
 from genbench.runner.curves import sample_scorer
 from genbench.runner.device import deterministic_kernels, pick_device, preserved_rng, seed_everything
-from genbench.runner.precision import compile_networks, intra_op_threads, resolve_precision, resolve_threads
+from genbench.runner.precision import (
+    compile_networks, intra_op_threads, resolve_precision, resolve_threads, tf32_mode,
+)
 from genbench.runner.from_checkpoint import load_weights, read_checkpoint
 from genbench.runner.from_checkpoint import prepare as prepare_checkpoint
 from genbench.runner.sampling import draw_samples, save_grid
@@ -360,7 +362,8 @@ class Runner:
         cell = {
             "run_id": plan.run_id, "model": spec.model, "role": plan.model_cls.role, "dataset": spec.dataset,
             "seed": spec.seed, "preset": spec.preset, "split": data.split_id, "config_hash": plan.config_hash,
-            "device": str(self.device), "precision": config.precision, "threads": torch.get_num_threads(),
+            "device": str(self.device), "precision": config.precision, "tf32": tf32_mode(self.device),
+            "threads": torch.get_num_threads(),
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": plan.versions,
         }

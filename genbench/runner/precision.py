@@ -21,7 +21,8 @@ of the sampler's network calls:
 Likelihood evaluation (validation and test bits/dim, ``genbench.metrics.likelihood.nll_over``) always runs in
 fp32: it is never inside the autocast block and ``fp32_block`` switches autocast off around it, so a
 bits/dim is comparable between an fp32 and a bf16/fp16 run.  The precision actually used is recorded in every
-row (``precision`` column), as is the number of intra-op threads (``threads``); an fp16 run's curves also carry
+row (``precision`` column), as are the number of intra-op threads (``threads``) and, on CUDA, the TF32 setting
+(``tf32``: cuDNN's default runs fp32 convolutions on TF32 tensor cores; likelihoods switch it off); an fp16 run's curves also carry
 the loss scale and the number of skipped steps (``loss_scale``, ``skipped_steps``).
 """
 from __future__ import annotations
@@ -122,9 +123,29 @@ def training_block(precision: str, device: torch.device | str, scaling: LossScal
 
 @contextmanager
 def fp32_block(device: torch.device | str) -> Iterator[None]:
-    """Autocast off inside the block (likelihood evaluation), whatever an enclosing block asked for."""
-    with torch.autocast(device_type=torch.device(device).type, enabled=False):
-        yield
+    """Autocast off inside the block (likelihood evaluation), whatever an enclosing block asked for; on CUDA
+    also TF32 off for convolutions and matrix products (cuDNN runs fp32 convolutions on TF32 tensor cores by
+    default, a 10-bit mantissa), restored afterwards, so that a bits/dim is computed in true fp32 everywhere."""
+    device = torch.device(device)
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    if device.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.autocast(device_type=device.type, enabled=False):
+            yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def tf32_mode(device: torch.device | str) -> str | None:
+    """What the ``tf32`` column of a row records: on CUDA, which fp32 operations the training step and the
+    sampler may run on TF32 tensor cores ("conv+matmul", "conv" -- PyTorch's default --, "matmul" or "off");
+    None elsewhere (no TF32 on a CPU).  Likelihoods never do (``fp32_block``)."""
+    if torch.device(device).type != "cuda":
+        return None
+    parts = [name for name, on in (("conv", torch.backends.cudnn.allow_tf32),
+                                   ("matmul", torch.backends.cuda.matmul.allow_tf32)) if on]
+    return "+".join(parts) or "off"
 
 
 # ---------------------------------------------------------------------------------------------- threads

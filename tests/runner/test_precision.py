@@ -53,6 +53,26 @@ def test_auto_on_cuda_is_bf16_from_capability_8_else_fp16_and_fp16_is_cuda_only(
     assert P.loss_scaling_for("fp32", "cpu", None) is None and P.loss_scaling_for("bf16", "cpu", None) is None
 
 
+def test_likelihood_block_turns_tf32_off_on_cuda_only_and_restores_it():
+    """cuDNN's default runs fp32 convolutions on TF32 (10-bit mantissa): bits/dim must not."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = cudnn.allow_tf32, matmul.allow_tf32
+    try:
+        cudnn.allow_tf32, matmul.allow_tf32 = True, False  # PyTorch's defaults
+        assert P.tf32_mode("cpu") is None and P.tf32_mode("cuda:0") == "conv"
+        with P.fp32_block("cpu"):
+            assert cudnn.allow_tf32 and P.tf32_mode("cuda") == "conv"  # a CPU block leaves CUDA flags alone
+        with pytest.raises(RuntimeError, match="boom"):  # restored even when the evaluation fails
+            with P.fp32_block("cuda"):
+                assert not cudnn.allow_tf32 and not matmul.allow_tf32 and P.tf32_mode("cuda") == "off"
+                raise RuntimeError("boom")
+        assert cudnn.allow_tf32 and not matmul.allow_tf32
+        matmul.allow_tf32 = True
+        assert P.tf32_mode("cuda") == "conv+matmul"
+    finally:
+        cudnn.allow_tf32, matmul.allow_tf32 = saved
+
+
 def test_threads_follow_affinity_capped_by_the_cgroup_quota(tmp_path, monkeypatch):
     monkeypatch.setattr(P.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7})
     v2 = tmp_path / "v2"
@@ -146,6 +166,7 @@ def test_bf16_run_trains_and_samples_in_bf16_scores_likelihood_in_fp32_and_rows_
     assert SEEN["nll"] == {torch.float32}  # validation and test bits/dim: never in bf16
     assert {r["precision"] for r in result.rows} == {precision}
     assert {r["threads"] for r in result.rows} == {1}
+    assert {r["tf32"] for r in result.rows} == {None}  # a CPU has no TF32
     assert {"bits_per_dim", "images_per_second", "val_bits_per_dim"} <= {r["metric"] for r in result.rows}
 
 
