@@ -18,7 +18,8 @@ their means; every likelihood estimate of the model with its interval and kind; 
 of samples closer to the training set than the 5th percentile of test images, classifier features, with its
 interval), and FID / floor from the results.md column when it has one, else the model's mean FID over the mean
 real-data floor from the tidy rows of
-``leaderboard_standard_digits.csv``.  ``main_job``: the same digest of ``bench/results/main_job.md`` (the cells
+``leaderboard_standard_digits.csv``.  ``leaderboard_standard_fashion``: the same digest of the Fashion-MNIST
+standard leaderboard.  ``main_job``: the same digest of ``bench/results/main_job.md`` (the cells
 ``make run`` runs, from ``bench/grids/main_job.toml``), its ratios from that file's JSON rows.
 """
 from __future__ import annotations
@@ -158,6 +159,11 @@ def leaderboard_standard_digits() -> str:
     return leaderboard_table("leaderboard_standard_digits")
 
 
+def leaderboard_standard_fashion() -> str:
+    """The README's Fashion-MNIST standard leaderboard (``bench/grids/leaderboard_standard_fashion.toml``)."""
+    return leaderboard_table("leaderboard_standard_fashion")
+
+
 def main_job() -> str:
     """The README's main-job table (``bench/grids/main_job.toml``: the cells ``make run`` runs)."""
     return leaderboard_table("main_job")
@@ -193,6 +199,7 @@ def minimal_plugin() -> str:
 
 BLOCKS: dict[str, Callable[[], str]] = {
     "leaderboard_standard_digits": leaderboard_standard_digits,
+    "leaderboard_standard_fashion": leaderboard_standard_fashion,
     "main_job": main_job,
     "json_schemas": json_schemas,
     "minimal_plugin": minimal_plugin,
