@@ -205,7 +205,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "minimal_plugin": minimal_plugin,
 }
 #: blocks README.md must have (others are regenerated where the README has their markers)
-REQUIRED = ("leaderboard_standard_digits", "main_job")
+REQUIRED = ("leaderboard_standard_digits", "leaderboard_standard_fashion", "main_job")
 
 
 # ------------------------------------------------------------------------------------------ README.md
