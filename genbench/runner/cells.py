@@ -30,7 +30,6 @@ import socket
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +49,11 @@ from genbench.plugins import Registry
 from genbench.progress import DEFAULT_EVERY, Progress, resolve_mode
 from genbench.runner.curves import sample_scorer
 from genbench.runner.device import deterministic_kernels, pick_device, preserved_rng, seed_everything
-from genbench.runner.precision import (
-    compile_networks, intra_op_threads, resolve_precision, resolve_threads, tf32_mode,
-)
+from genbench.runner.precision import compile_networks, intra_op_threads, resolve_precision, resolve_threads
 from genbench.runner.from_checkpoint import load_weights, read_checkpoint
 from genbench.runner.from_checkpoint import prepare as prepare_checkpoint
 from genbench.runner.sampling import draw_samples, save_grid
-from genbench.runner.scoring import data_measurements, metric_measurements, write_rows
+from genbench.runner.scoring import data_measurements, machine_fields, metric_measurements, write_rows
 from genbench.runner.training import CHECKPOINT_EVERY_SECONDS, CHECKPOINT_EVERY_STEPS, Trainer
 from genbench.trackers import build_trackers, sample_grids
 
@@ -362,10 +359,7 @@ class Runner:
         cell = {
             "run_id": plan.run_id, "model": spec.model, "role": plan.model_cls.role, "dataset": spec.dataset,
             "seed": spec.seed, "preset": spec.preset, "split": data.split_id, "config_hash": plan.config_hash,
-            "device": str(self.device), "precision": config.precision, "tf32": tf32_mode(self.device),
-            "threads": torch.get_num_threads(),
-            "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": plan.versions,
+            "precision": config.precision, **machine_fields(self.device), "versions": plan.versions,
         }
         rows = write_rows(run_dir, measurements, cell)
         self.track("log_rows", trainer.steps_trained, rows)

@@ -20,7 +20,6 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +37,8 @@ from genbench.naming import safe_name
 from genbench.plugins import Registry
 from genbench.runner.cells import finished_rows
 from genbench.runner.device import deterministic_kernels, preserved_rng
-from genbench.runner.precision import tf32_mode
 from genbench.runner.sampling import save_grid
-from genbench.runner.scoring import data_measurements, metric_measurements, write_rows
+from genbench.runner.scoring import data_measurements, machine_fields, metric_measurements, write_rows
 
 log = logging.getLogger("genbench")
 
@@ -163,8 +161,6 @@ def _score(samples: Samples, data: DataSplits, dataset: str, name: str, run_dir:
                      **({"conversion": samples.conversion} if samples.conversion else {})}
     cell = {
         "run_id": run_id, "model": name, "role": ROLE, "dataset": dataset, "seed": seed, "preset": PRESET,
-        "split": data.split_id, "config_hash": digest, "device": str(device), "tf32": tf32_mode(device),
-        "threads": torch.get_num_threads(),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"), "versions": versions,
+        "split": data.split_id, "config_hash": digest, **machine_fields(device), "versions": versions,
     }
     return write_rows(run_dir, measurements, cell)

@@ -22,8 +22,8 @@ Likelihood evaluation (validation and test bits/dim, ``genbench.metrics.likeliho
 fp32: it is never inside the autocast block and ``fp32_block`` switches autocast off around it, so a
 bits/dim is comparable between an fp32 and a bf16/fp16 run.  The precision actually used is recorded in every
 row (``precision`` column), as are the number of intra-op threads (``threads``) and, on CUDA, the TF32 setting
-(``tf32``: cuDNN's default runs fp32 convolutions on TF32 tensor cores; likelihoods switch it off); an fp16 run's curves also carry
-the loss scale and the number of skipped steps (``loss_scale``, ``skipped_steps``).
+(``tf32``: cuDNN's default runs fp32 convolutions on TF32 tensor cores; likelihoods switch it off); an fp16
+run's curves also carry the loss scale and the number of skipped steps (``loss_scale``, ``skipped_steps``).
 """
 from __future__ import annotations
 

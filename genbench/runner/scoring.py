@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Container
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from genbench.io import atomic_write_json, atomic_write_text
 from genbench.metrics.base import EvalContext, Measurement
 from genbench.progress import current as current_progress
 from genbench.results import measurement_row, rows_frame
+from genbench.runner.precision import tf32_mode
 
 log = logging.getLogger("genbench")
 
@@ -38,6 +42,13 @@ def metric_measurements(ctx: EvalContext, needs: Container[str] | None = None) -
             current_progress().phase(f"metric {name}")  # the cell's progress; logged at INFO outside a cell
             out.extend(metric.compute(ctx))
     return out
+
+
+def machine_fields(device: torch.device | str) -> dict[str, Any]:
+    """The provenance every row of a cell shares about where and when it was measured: device, TF32 setting
+    (``tf32_mode``), intra-op threads and a UTC timestamp (``genbench run`` and ``genbench eval`` alike)."""
+    return {"device": str(device), "tf32": tf32_mode(device), "threads": torch.get_num_threads(),
+            "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def write_rows(run_dir: Path, measurements: list[Measurement], cell: dict[str, Any]) -> list[dict[str, Any]]:
