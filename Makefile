@@ -28,11 +28,13 @@ test: venv
 # The benchmarks: HOURS of CPU (the standard leaderboard alone is about 2 hours on 2 cores, the rest several more;
 # Fashion-MNIST's files must be there).  Every grid in bench/grids/ through `genbench run --config` and
 # `genbench report`, a stamped copy of its results in bench/results/ (bench/collect.py), then the scripts that are
-# not "train then score" (sampler timing, LDM analysis, FID speed, data loading).  A rerun skips finished cells.
+# not "train then score" (sampler timing, LDM analysis, FID speed, data loading).  A rerun skips finished cells,
+# those of earlier machines too: bench/cells/ keeps every collected cell's rows and grids (bench/cells.py).
 bench: venv
 	@set -e; for grid in bench/grids/*.toml; do \
 	  out=$$($(BIN)/python -c 'import sys; from genbench.grid import load_grid; print(load_grid(sys.argv[1]).out or "reports")' $$grid); \
 	  echo "== $$grid -> $$out"; \
+	  $(BIN)/python bench/cells.py restore $$grid; \
 	  $(BIN)/genbench run --config $$grid --no-progress; \
 	  $(BIN)/genbench report $$out; \
 	  $(BIN)/python bench/collect.py $$grid; \

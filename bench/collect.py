@@ -4,7 +4,8 @@
     genbench report reports-bench/ddpm_standard
     python bench/collect.py bench/grids/ddpm_standard.toml
 
-(``make bench`` does this for every grid.)  The Markdown is the report's results.md under the commands
+(``make bench`` does this for every grid.)  The grid's finished cells are then kept in bench/cells/ (bench/cells.py
+save), so that the grid resumes on a machine that lost its run folders.  The Markdown is the report's results.md under the commands
 that made it and the stamp (commit, recipe of every feature extractor in the rows); for a grid with
 ``sample_every``, the sample metrics along training follow (each run's curves.csv).  The JSON holds the
 stamp, the resolved grid, the report's leaderboard and tidy rows, and the curves.
@@ -57,11 +58,35 @@ def curves_markdown(curves: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def cell_commits(out: Path, run_ids: list[str]) -> dict[str, str]:
+    """run id -> the commit of the code that finished the cell (its config.json; "unknown" for runs made before
+    config.json recorded it)."""
+    commits = {}
+    for run_id in run_ids:
+        try:
+            commits[run_id] = json.loads((out / "runs" / run_id / "config.json").read_text()).get("commit") or "unknown"
+        except (OSError, ValueError):
+            commits[run_id] = "unknown"
+    return commits
+
+
+def commits_markdown(commits: dict[str, str]) -> str:
+    """One line naming the commit each cell was made at (a grid run in parts spans commits)."""
+    by_commit: dict[str, list[str]] = {}
+    for run_id, commit in commits.items():
+        by_commit.setdefault(commit, []).append(run_id)
+    if not by_commit:
+        return ""
+    return "Cells made at: " + "; ".join(f"`{c}` ({', '.join(ids)})" for c, ids in sorted(by_commit.items())) + "."
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("grid", help="the grid file (bench/grids/NAME.toml)")
     ap.add_argument("--out", default=None, help="the folder `genbench run` wrote to (default: the grid's out)")
     ap.add_argument("--name", default=None, help="result file name (default: the grid file's stem)")
+    ap.add_argument("--no-save", action="store_true", help="do not keep the finished cells in bench/cells/")
+    ap.add_argument("--device", default="auto", help="the device the grid ran on (plans its run ids; default: auto)")
     args = ap.parse_args(argv)
     try:
         grid = load_grid(args.grid)
@@ -76,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no report in {out}: run `genbench run --config {args.grid}` and "
                          f"`genbench report {out}` first") from None
     rows = report.get("rows", [])
+    commits = cell_commits(out, sorted({r["run_id"] for r in rows if r.get("run_id")}))
     curves = sample_curves(out)
     grid_path = Path(args.grid).resolve()
     shown = grid_path.relative_to(ROOT) if grid_path.is_relative_to(ROOT) else grid_path
@@ -86,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         "Made by: " + " && ".join(f"`{c}`" for c in commands), "",
         f"Grid: models {r['models']}, data sets {r['datasets']}, seeds {r['seeds']}, preset `{r['preset']}`, "
         f"overrides {r['common_overrides'] or '{}'} and per model {r['model_overrides'] or '{}'}.", "",
-        board.rstrip(), curves_markdown(curves) if curves else "", ""])
+        commits_markdown(commits), "", board.rstrip(), curves_markdown(curves) if curves else "", ""])
     failed = report.get("failed", [])
     if failed:
         text += "\nFailed or unfinished cells: " + "; ".join(
@@ -94,8 +120,14 @@ def main(argv: list[str] | None = None) -> None:
             + (f.get("error") or f"no error recorded (state {f.get('state', '?')}: still running or interrupted)")
             for f in failed) + "\n"
     result = {"commands": commands, "grid": r, "grid_source": grid.source, "leaderboard": report.get("leaderboard", []),
-              "failed": failed, "curves": curves, "rows": rows}
+              "failed": failed, "curves": curves, "cell_commits": commits, "rows": rows}
     write(result, name, text, recipes_from_rows(rows))
+    if not args.no_save:
+        import cells  # bench/cells.py
+
+        saved = cells.save(args.grid, device=args.device)
+        print(f"kept {len(saved)} finished cell(s) in bench/cells/{Path(args.grid).stem}/ (python bench/cells.py restore "
+              f"{shown} brings them back)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +17,11 @@ from genbench.metrics.inception import WEIGHTS_ENV as INCEPTION_WEIGHTS_ENV
 from genbench.plugins import PluginConflictError, UnknownNameError, get_registry
 from genbench.progress import DEFAULT_EVERY, echo, logs_above_bars, terminal_mode
 from genbench.runner.training import CHECKPOINT_EVERY_SECONDS, CHECKPOINT_EVERY_STEPS
+
+if TYPE_CHECKING:
+    from genbench.grid import Grid
+    from genbench.plugins import Registry
+    from genbench.runner.cells import CellSpec
 
 
 def _split(text: str) -> list[str]:
@@ -141,7 +147,7 @@ def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples,
             overrides["precision"] = precision
         if threads != "auto" and not (threads.isdigit() and int(threads) >= 1):
             raise ValueError(f"--threads must be a positive number or auto, got {threads!r}")
-        cells, grid = _grid_cells(registry, config_file, models=models, datasets=datasets, seeds=seeds,
+        cells, grid = grid_cells(registry, config_file, models=models, datasets=datasets, seeds=seeds,
                                   preset=preset, extractors=extractors, out=out_dir, sets=overrides)
         if checkpoint is not None:  # score these weights, no training (runner/from_checkpoint.py)
             from genbench.runner.from_checkpoint import with_checkpoint
@@ -198,7 +204,7 @@ def run(config_file, models, datasets, seeds, preset, steps, minutes, n_samples,
     _finish(results, registry, out_dir, data_root, json_out, no_report, to_stderr, quiet=quiet, task_rows=task_rows)
 
 
-def _grid_cells(registry, config_file: str | None, **flags) -> tuple[list, object]:
+def grid_cells(registry: Registry, config_file: str | None, **flags: Any) -> tuple[list[CellSpec], Grid]:
     """The cells of the grid the command line describes (a grid file or a run's config.json with the flags on
     top, or the flags alone), each carrying the resolved grid that its config.json records."""
     from genbench.grid import load_grid, with_flags

@@ -21,6 +21,7 @@ traceback goes to its log.txt only; the terminal gets its one-line error.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -47,6 +48,7 @@ from genbench.model import GenerativeModel, ModelConfig
 from genbench.naming import safe_name
 from genbench.plugins import Registry
 from genbench.progress import DEFAULT_EVERY, Progress, resolve_mode
+from genbench.provenance import code_commit
 from genbench.runner.curves import sample_scorer
 from genbench.runner.device import deterministic_kernels, pick_device, preserved_rng, seed_everything
 from genbench.runner.precision import compile_networks, intra_op_threads, resolve_precision, resolve_threads
@@ -108,6 +110,12 @@ def _versions(model_cls: type, registry: Registry) -> dict[str, str]:
     if entry is not None:
         out["plugin"] = f"{entry.plugin.distribution} {entry.plugin.version}".strip()
     return out
+
+
+@functools.cache
+def _loaded_commit() -> str:
+    """The commit of the code this process runs (asked once: edits on disk after the import do not change it)."""
+    return code_commit()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -277,7 +285,8 @@ class Runner:
             "preset": spec.preset, "config_hash": plan.config_hash, **self.status_extra,
         }
         try:
-            config_json = {"identity": plan.identity, "config_hash": plan.config_hash, "versions": plan.versions}
+            config_json = {"identity": plan.identity, "config_hash": plan.config_hash, "versions": plan.versions,
+                           "commit": _loaded_commit()}
             if spec.grid is not None:
                 config_json["grid"] = spec.grid
             if plan.model_cls.preset_note(spec.preset):

@@ -98,12 +98,12 @@ def test_bad_flags_are_one_line_errors_before_any_work(process_registry, tmp_pat
 def test_datasets_alias_seed_ranges_and_per_model_overrides_make_the_planned_cells(process_registry, tmp_path,
                                                                                 monkeypatch):
     """--dataset is --datasets; seeds 0,2-3; an unprefixed key reaches only the models that have it."""
-    from genbench.cli import _grid_cells
+    from genbench.cli import grid_cells
 
     for flag in ("--datasets", "--dataset"):
         res = CliRunner().invoke(main, ["run", "--models", "independent", flag, "nope", "--out", str(tmp_path), *FAST])
         assert res.exit_code != 0 and "nope" in res.output
-    cells, grid = _grid_cells(process_registry, None, models="independent,diverging", datasets="digits",
+    cells, grid = grid_cells(process_registry, None, models="independent,diverging", datasets="digits",
                               seeds="0,2-3", preset="tiny", extractors=None, out=None,
                               sets={"fail_at": "5", "independent.alpha": "0.5", "max_steps": "2"})
     assert [(c.model, c.seed) for c in cells] == [(m, s) for m in ("independent", "diverging") for s in (0, 2, 3)]

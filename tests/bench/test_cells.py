@@ -1,0 +1,120 @@
+"""bench/cells.py: a grid's finished cells survive the loss of their run folders.  ``save`` keeps the small files
+(never checkpoints or sample arrays), ``restore`` brings them back so that `genbench run` skips the cell and
+`genbench report` shows it, a finished or locked live folder is never overwritten, and ``recover`` rebuilds a
+cell from a results file's rows only when the planned config hash is the rows' own."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from genbench.cli import main
+from genbench.locks import RunLock
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def load_cells():
+    sys.path.insert(0, str(BENCH))  # the script imports bench_common as a sibling
+    try:
+        spec = importlib.util.spec_from_file_location("genbench_cells_script", BENCH / "cells.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.fixture
+def finished_grid(process_registry, tmp_path):
+    """A two-cell grid run to the end (independent model, 3 steps, random-CNN features)."""
+    grid = tmp_path / "tiny_grid.toml"
+    out = tmp_path / "out"
+    grid.write_text('models = ["independent"]\ndatasets = ["digits"]\nseeds = [0, 1]\npreset = "tiny"\n'
+                    f'extractors = ["random-cnn"]\nout = "{out}"\n'
+                    '[set]\nmax_steps = 3\nn_samples = 40\nsample_batch_size = 40\n')
+    res = CliRunner().invoke(main, ["run", "--config", str(grid), "--no-progress", "--no-report"])
+    assert res.exit_code == 0, res.output
+    return grid, out
+
+
+def test_save_then_restore_makes_run_skip_the_cells_and_the_report_show_them(finished_grid, tmp_path):
+    cells = load_cells()
+    grid, out = finished_grid
+    archive = tmp_path / "archive"
+    run_dirs = sorted((out / "runs").iterdir())
+    assert len(run_dirs) == 2
+    (run_dirs[0] / "checkpoints").mkdir(exist_ok=True)
+    (run_dirs[0] / "checkpoints" / "last.pt").write_bytes(b"weights")
+    saved = cells.save(str(grid), archive)
+    assert sorted(saved) == [d.name for d in run_dirs]
+    kept = {p.relative_to(archive).as_posix() for p in archive.rglob("*") if p.is_file()}
+    assert not any(k.endswith((".pt", ".npz", "/lock")) or "/checkpoints/" in k for k in kept)
+    first = archive / grid.stem / run_dirs[0].name
+    for name in ("status.json", "config.json", "rows.json", "curves.csv"):
+        assert (first / name).is_file(), name
+    assert list((first / "samples").glob("*.png"))  # the sample grid the report shows
+    rows_before = json.loads((run_dirs[0] / "rows.json").read_text())
+
+    shutil.rmtree(out)  # the machine lost its run folders
+    restored, live = cells.restore(str(grid), archive)
+    assert sorted(restored) == [d.name for d in run_dirs] and live == []
+    status = json.loads((run_dirs[0] / "status.json").read_text())
+    assert status["state"] == "done" and status["restored_from"].endswith(run_dirs[0].name)
+    assert json.loads((run_dirs[0] / "rows.json").read_text()) == rows_before
+    res = CliRunner().invoke(main, ["run", "--config", str(grid), "--no-progress", "--no-report"])
+    assert res.exit_code == 0 and res.output.count("[cached]") == 2 and "[ok]" not in res.output, res.output
+    report = CliRunner().invoke(main, ["report", str(out), "--include-tiny"])  # tiny cells are hidden by default
+    assert report.exit_code == 0, report.output
+    assert "independent" in (out / "results.md").read_text()
+    assert cells.save(str(grid), archive) == []  # restored cells are not archived again
+    assert cells.restore(str(grid), archive) == ([], sorted(saved))  # finished live folders are left alone
+
+
+def test_restore_leaves_a_cell_being_written_alone(finished_grid, tmp_path):
+    cells = load_cells()
+    grid, out = finished_grid
+    archive = tmp_path / "archive"
+    cells.save(str(grid), archive)
+    busy = sorted((out / "runs").iterdir())[0]
+    (busy / "status.json").write_text(json.dumps({"state": "running"}))
+    with RunLock(busy), pytest.raises(SystemExit, match="lock|writing|pid"):
+        cells.restore(str(grid), archive)
+    assert json.loads((busy / "status.json").read_text()) == {"state": "running"}
+
+
+def test_recover_rebuilds_cells_from_results_rows_and_refuses_a_changed_config(finished_grid, tmp_path):
+    cells = load_cells()
+    grid, out = finished_grid
+    run_dirs = sorted((out / "runs").iterdir())
+    rows = [r for d in run_dirs for r in json.loads((d / "rows.json").read_text())]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"stamp": {"commit": "abc123"}, "rows": rows}))
+    archive = tmp_path / "archive"
+    recovered = cells.recover(str(results), str(grid), archive)
+    assert sorted(recovered) == [d.name for d in run_dirs]
+    entry = archive / grid.stem / run_dirs[1].name
+    assert json.loads((entry / "rows.json").read_text()) == json.loads((run_dirs[1] / "rows.json").read_text())
+    status = json.loads((entry / "status.json").read_text())
+    assert status["state"] == "done" and "abc123" in status["recovered"]
+    shutil.rmtree(out)
+    restored, _ = cells.restore(str(grid), archive)
+    assert sorted(restored) == [d.name for d in run_dirs]
+    res = CliRunner().invoke(main, ["run", "--config", str(grid), "--no-progress", "--no-report"])
+    assert res.exit_code == 0 and res.output.count("[cached]") == 2, res.output
+
+    for r in rows:  # rows of another config: the grid's cells are not those
+        r["config_hash"] = "0" * 64
+    results.write_text(json.dumps({"stamp": {"commit": "abc123"}, "rows": rows}))
+    other = tmp_path / "other-archive"
+    assert cells.recover(str(results), str(grid), other) == []  # other run ids: nothing matches
+    for r in rows:
+        r["run_id"] = run_dirs[0].name
+    results.write_text(json.dumps({"stamp": {"commit": "abc123"}, "rows": rows}))
+    with pytest.raises(SystemExit, match="train the cell again"):
+        cells.recover(str(results), str(grid), other)
