@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import genbench_gan
-from genbench.config import resolve_config
+from genbench.config import LARGE_IMAGE_BUDGETS, resolve_config
+from genbench.model import DataSpec
 from genbench.plugins import build_registry
 from genbench.runner import CellSpec, Runner
 from genbench.testing import DIGITS_SPEC, contract_batch
@@ -139,3 +140,13 @@ def test_no_likelihood_and_presets():
     assert {"tiny", "quick", "standard"} <= set(GAN.presets)
     with pytest.raises(NotImplementedError):
         tiny().nll(contract_batch(DIGITS_SPEC))
+
+
+def test_standard_on_large_images_is_ended_by_the_shared_budget_not_a_step_cap():
+    """At 28x28 the digits' 10000-step cap stopped training at 808 of the 1200 budgeted seconds; there the
+    budget alone ends it, with FID along the way.  Digits keep the step cap."""
+    fashion = resolve_config(GAN, "standard", DataSpec(1, 28, 28, 256))
+    assert fashion.max_steps is None and fashion.max_minutes == LARGE_IMAGE_BUDGETS["standard"]["max_minutes"]
+    assert fashion.sample_every == 2500
+    digits = resolve_config(GAN, "standard", DataSpec(1, 8, 8, 17))
+    assert digits.max_steps == 10000 and digits.max_minutes is None and digits.sample_every is None
