@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from genbench.grid import GridError, load_grid
+from genbench.grid import GridError
 from genbench.io import atomic_write_bytes, atomic_write_json
 from genbench.locks import RunFolderBusy, RunLock
 

@@ -7,15 +7,13 @@ import json
 import typing
 from typing import Any
 
-from genbench.model import DataSpec, GenerativeModel, ModelConfig
+from genbench.model import LARGE_IMAGE_DIMS, DataSpec, GenerativeModel, ModelConfig, large_images  # noqa: F401 (re-exported)
 
 
 class ConfigError(ValueError):
     """A bad preset or override; the message is one line that says what to do."""
 
 
-#: images above this many sub-pixels (16x16 grey) are "large": the quick / standard presets cap the likelihood's images
-LARGE_IMAGE_DIMS = 256
 #: preset -> the caps on large images (``ModelConfig.nll_val_images`` / ``nll_test_images``), for every family with a
 #: likelihood alike.  On 28x28 a diffusion bound costs 25-65 network calls per image: the whole 10,000-image test split
 #: would take hours on a CPU.  The spread of bits/dim between Fashion-MNIST test images is ~0.9-1.0 bits/dim (1,000
@@ -36,11 +34,6 @@ LIKELIHOOD_IMAGE_CAPS: dict[str, dict[str, int]] = {
 LARGE_IMAGE_BUDGETS: dict[str, dict[str, Any]] = {
     "standard": {"max_minutes": 20.0, "precision": "auto"},
 }
-
-
-def large_images(data: DataSpec) -> bool:
-    """Whether the presets treat ``data`` as large (more than :data:`LARGE_IMAGE_DIMS` sub-pixels)."""
-    return data.dims > LARGE_IMAGE_DIMS
 
 
 def resolve_config(

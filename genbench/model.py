@@ -138,6 +138,16 @@ class NLLEstimate:
             object.__setattr__(self, "label", self.kind)
 
 
+#: images above this many sub-pixels (16x16 grey) are "large": presets differ there (``large_presets``), and the
+#: quick / standard presets cap the likelihood's images (``genbench.config.LIKELIHOOD_IMAGE_CAPS``)
+LARGE_IMAGE_DIMS = 256
+
+
+def large_images(data: DataSpec) -> bool:
+    """Whether the presets treat ``data`` as large (more than :data:`LARGE_IMAGE_DIMS` sub-pixels)."""
+    return data.dims > LARGE_IMAGE_DIMS
+
+
 class GenerativeModel(abc.ABC):
     """A generative model as the benchmark sees it (see ARCHITECTURE.md, "Adding a model").
 
@@ -163,6 +173,8 @@ class GenerativeModel(abc.ABC):
     name: ClassVar[str]
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: preset -> overrides on top of ``presets[preset]`` for large images (:func:`large_images`: 28x28, 32x32)
+    large_presets: ClassVar[dict[str, dict[str, Any]]] = {}
     likelihood: ClassVar[str | None] = None
     role: ClassVar[str] = "model"
     supports_steps: ClassVar[bool] = False
@@ -189,7 +201,8 @@ class GenerativeModel(abc.ABC):
     # --- presets -----------------------------------------------------------------
     @classmethod
     def preset_overrides(cls, preset: str, data: DataSpec) -> dict[str, Any]:
-        """Config overrides for ``preset`` on data of this spec (override to vary by data).
+        """Config overrides for ``preset`` on data of this spec: ``presets[preset]``, with
+        ``large_presets[preset]`` on top for large images (override to vary by data further).
 
         A model that declares no presets at all runs on its Config defaults under any preset name
         (:data:`NO_PRESETS_NOTE`); a model with presets refuses a name it does not define (KeyError).
@@ -198,7 +211,10 @@ class GenerativeModel(abc.ABC):
             return {}
         if preset not in cls.presets:
             raise KeyError(preset)
-        return dict(cls.presets[preset])
+        values = dict(cls.presets[preset])
+        if large_images(data):
+            values.update(cls.large_presets.get(preset, {}))
+        return values
 
     @classmethod
     def preset_note(cls, preset: str) -> str | None:

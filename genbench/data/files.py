@@ -93,8 +93,6 @@ def image_files(folder: Path) -> list[Path]:
 
 def folder_shape(files: list[Path]) -> tuple[int, int, int]:
     """(C, H, W) of a folder's images from their headers (no decoding); every image must be one size."""
-    from PIL import Image
-
     first: tuple[tuple[int, int], Path] | None = None
     grey = True
     for f in files:

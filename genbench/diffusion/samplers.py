@@ -10,7 +10,6 @@ the number of ``eps_fn`` evaluations each sample went through; ``sampler_nfe`` s
 """
 from __future__ import annotations
 
-from typing import Callable
 
 import torch
 from torch import Tensor

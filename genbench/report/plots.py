@@ -177,7 +177,6 @@ def quality_cost_png(points: list[CostPoint], floors: list[tuple[int | None, flo
     ax.set_xscale("log")
     if points:
         lo = min(p.seconds for p in points)
-        hi = max(p.seconds for p in points)
         ax.set_xlim(lo / 2.5, right)
     ax.set_xlabel("seconds per image (sampling, log scale) — lower is cheaper")
     if fid_axis_is_log(points, floors):

@@ -46,7 +46,7 @@ from genbench.diffusion import (
     Schedule, UNet, UNetConfig, ancestral_sample, ddim_sample, denoising_step, discretised_gaussian_nll,
     lowest_resolution, sampler_name, sampler_nfe, vlb_stratified,
 )
-from genbench.config import ConfigError, large_images
+from genbench.config import ConfigError
 from genbench.diffusion.importance import ImportanceSampler
 from genbench.diffusion.learned_variance import eps_and_log_variance, hybrid_step, options_error
 from genbench.diffusion.decoders import L0Fn
@@ -149,7 +149,7 @@ class DDPM(RestorationModule, GenerativeModel):
         },
     }
 
-    #: per-preset overrides for large images (``genbench.config.large_images``: 28x28, 32x32).  quick: 3,000 test
+    #: per-preset overrides for large images (``genbench.model.large_images``: 28x28, 32x32).  quick: 3,000 test
     #: images (``LIKELIHOOD_IMAGE_CAPS``) x 21 network calls, the cost of 1,000 x 65 before.  standard: the shared
     #: 20-minute bf16 budget (``LARGE_IMAGE_BUDGETS``) is ~1,800 steps of batch 128 on 2 cores (672 ms per step at
     #: 28x28), so the cosine decay ends there and the EMA (0.995, ~200 steps) forgets the early steps; DDIM-50 and
@@ -167,8 +167,6 @@ class DDPM(RestorationModule, GenerativeModel):
         "quick" and "standard" (8x8 -> 4, 28x28 -> 14, 32x32 -> 16 with two levels); "paper" keeps 16x16; on
         large images :attr:`large_presets` on top."""
         values = super().preset_overrides(preset, data)
-        if large_images(data):
-            values.update(cls.large_presets.get(preset, {}))
         if preset in ("quick", "standard"):
             values["attn_resolutions"] = [lowest_resolution(data.height, data.width, len(values["ch_mult"]))]
         return values

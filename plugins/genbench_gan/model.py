@@ -41,7 +41,6 @@ import torch
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig
-from genbench.config import large_images
 from genbench.tasks.delegate import RestorationModule
 from genbench.nn.ema import averaged_copy, ema_decay, ema_update
 from genbench.nn.optim import optimiser_step
@@ -91,14 +90,6 @@ class GAN(RestorationModule, GenerativeModel):
     large_presets: dict[str, dict[str, Any]] = {
         "standard": {"max_steps": None, "sample_every": 2500},
     }
-
-    @classmethod
-    def preset_overrides(cls, preset: str, data: DataSpec) -> dict[str, Any]:
-        """The preset, and on large images (``genbench.config.large_images``) :attr:`large_presets` on top."""
-        values = super().preset_overrides(preset, data)
-        if large_images(data):
-            values.update(cls.large_presets.get(preset, {}))
-        return values
 
     def __init__(self, config: GANConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
         super().__init__(config, data, device)

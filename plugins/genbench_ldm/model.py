@@ -44,7 +44,8 @@ from genbench.diffusion import (
     Schedule, UNet, UNetConfig, ancestral_sample, ddim_sample, denoising_step, gaussian_nll, lowest_resolution,
     sampler_name, sampler_nfe, vlb_stratified,
 )
-from genbench.config import ConfigError, large_images
+from genbench.config import ConfigError
+from genbench.model import large_images
 from genbench.diffusion.importance import ImportanceSampler
 from genbench.diffusion.schedule import clamped_eps
 from genbench.diffusion.learned_variance import eps_and_log_variance, hybrid_step, options_error

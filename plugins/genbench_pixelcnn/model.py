@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig
-from genbench.config import large_images
 from genbench.nn.ema import averaged_copy, ema_decay, ema_update
 from genbench.nn.optim import optimiser_step
 from genbench.tasks.masks import is_raster_prefix
@@ -93,20 +92,12 @@ class PixelCNN(GenerativeModel):
                      "eval_every": 100, "dropout": 0.5, "lr_decay": 0.9993, "ema_decay": 0.99},
     }
 
-    #: per-preset overrides for large images (``genbench.config.large_images``): at 28x28 the shared 20-minute bf16
+    #: per-preset overrides for large images (``genbench.model.large_images``): at 28x28 the shared 20-minute bf16
     #: budget is ~950 steps of batch 64 (1.27 s each on 2 cores), about one epoch of Fashion-MNIST's 55,000 images:
     #: not the overfitting regime of digits' 1,197 images that dropout 0.5 answers, so no dropout
     large_presets: dict[str, dict[str, Any]] = {
         "standard": {"dropout": 0.0, "eval_every": 200},
     }
-
-    @classmethod
-    def preset_overrides(cls, preset: str, data: DataSpec) -> dict[str, Any]:
-        """The preset, and on large images :attr:`large_presets` on top."""
-        values = super().preset_overrides(preset, data)
-        if large_images(data):
-            values.update(cls.large_presets.get(preset, {}))
-        return values
 
     def __init__(self, config: PixelCNNConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
         super().__init__(config, data, device)

@@ -94,13 +94,6 @@ class VAE(RestorationModule, GenerativeModel):
                      "dropout": 0.0, "lr": 1e-3},
     }
 
-    @classmethod
-    def preset_overrides(cls, preset: str, data: DataSpec) -> dict[str, Any]:
-        values = dict(cls.presets[preset])  # KeyError -> "no such preset"
-        if max(data.height, data.width) > 8:
-            values.update(cls.large_presets.get(preset, {}))
-        return values
-
     def __init__(self, config: VAEConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
         super().__init__(config, data, device)
         if config.sample_mode not in ("draw", "mode"):

@@ -8,7 +8,6 @@ numbers per sub-pixel, shaped (B, C, P, H, W).
 """
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 

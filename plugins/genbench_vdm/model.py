@@ -31,7 +31,6 @@ import torch
 from torch import Tensor
 
 from genbench import DataSpec, GenerativeModel, ModelConfig, NLLEstimate
-from genbench.config import large_images
 from genbench.tasks.delegate import RestorationModule
 from genbench.diffusion import MonotoneGamma, UNetConfig, continuous_bound, low_discrepancy_times, lowest_resolution
 from genbench.diffusion.continuous import (
@@ -115,7 +114,7 @@ class VDM(RestorationModule, GenerativeModel):
         },
     }
 
-    #: per-preset overrides for large images (``genbench.config.large_images``), as the DDPM's: quick draws 20 t per
+    #: per-preset overrides for large images (``genbench.model.large_images``), as the DDPM's: quick draws 20 t per
     #: test image (3,000 images, ``LIKELIHOOD_IMAGE_CAPS``); standard fits the shared 20-minute bf16 budget (612 ms
     #: per step at 28x28 on 2 cores: ~1,800 steps), samples with 100 ancestral steps only (1000 cost 2.4 s per
     #: image), validates every 600 steps on 16 draws and bounds the test images with 32.
@@ -131,8 +130,6 @@ class VDM(RestorationModule, GenerativeModel):
         "standard" (8x8 -> 4, 28x28 -> 14, 32x32 -> 16 with two levels), as the DDPM presets; on large images
         :attr:`large_presets` on top."""
         values = super().preset_overrides(preset, data)
-        if large_images(data):
-            values.update(cls.large_presets.get(preset, {}))
         if preset in ("quick", "standard"):
             values["attn_resolutions"] = [lowest_resolution(data.height, data.width, len(values["ch_mult"]))]
         return values

@@ -10,7 +10,6 @@ import io
 import json
 import zlib
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd

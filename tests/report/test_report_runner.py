@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import genbench_independent
-from genbench import ModelConfig, hookimpl, plugins
+from genbench import hookimpl, plugins
 from genbench.report import write_report
 from genbench.runner import CellSpec, Runner
 

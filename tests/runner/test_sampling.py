@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from genbench.runner import CellSpec, Runner
 from genbench.runner.sampling import generator_seed
