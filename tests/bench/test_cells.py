@@ -108,13 +108,15 @@ def test_recover_rebuilds_cells_from_results_rows_and_refuses_a_changed_config(f
     res = CliRunner().invoke(main, ["run", "--config", str(grid), "--no-progress", "--no-report"])
     assert res.exit_code == 0 and res.output.count("[cached]") == 2, res.output
 
-    for r in rows:  # rows of another config: the grid's cells are not those
-        r["config_hash"] = "0" * 64
-    results.write_text(json.dumps({"stamp": {"commit": "abc123"}, "rows": rows}))
     other = tmp_path / "other-archive"
-    assert cells.recover(str(results), str(grid), other) == []  # other run ids: nothing matches
-    for r in rows:
+    for r in rows:  # rows of cells this grid does not plan: nothing matches
+        r["run_id"] = "independent-digits-s9-0000000000"
+    results.write_text(json.dumps({"stamp": {"commit": "abc123"}, "rows": rows}))
+    assert cells.recover(str(results), str(grid), other) == []
+    for r in rows:  # the grid's run id, but rows of another config: the preset changed since
         r["run_id"] = run_dirs[0].name
+        r["config_hash"] = "0" * 64
     results.write_text(json.dumps({"stamp": {"commit": "abc123"}, "rows": rows}))
     with pytest.raises(SystemExit, match="train the cell again"):
         cells.recover(str(results), str(grid), other)
+    assert not (other / grid.stem / run_dirs[0].name).exists()
