@@ -58,16 +58,39 @@ def _model_order(df: pd.DataFrame, models: list[str], baselines: set[str]) -> li
     return ordered + [m for m in models if m in baselines]
 
 
-def _floor_groups(floors: pd.DataFrame, metric: str) -> list[tuple[int | None, set[str]]]:
-    """Floor rows: one per sample size of ``metric``'s floor (a Frechet distance's bias depends on n), as sets
-    of run ids."""
+def _floor_groups(floors: pd.DataFrame, metric: str,
+                  main_extractors: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, set]]:
+    """Floor rows as (label, the indices of ``floors`` rows they hold): one per extractor weights and per sample size of ``metric``'s floor.
+
+    A floor measured with other weights of an extractor (another machine's fit of the classifier) is another
+    measurement, not a second draw of the same one: it gets its own row, tagged like the model rows scored with
+    those weights ("other classifier weights"), and the main floor row holds the main setting's weights only.
+    Within one set of weights, a Frechet distance's bias depends on n: one row per n where they differ."""
     if floors.empty:
         return []
-    of = floors[floors["floor_of"] == metric]
-    sizes = pd.to_numeric(of["n"], errors="coerce")
-    if of.empty or sizes.nunique() <= 1:
-        return [(None, set(floors["run_id"]))]
-    return [(int(n), set(g["run_id"])) for n, g in of.assign(n=sizes).dropna(subset=["n"]).groupby("n")]
+    sha = floors["extractor_sha256"] if "extractor_sha256" in floors else pd.Series("", index=floors.index)
+    pairs = [(str(e), str(s) if isinstance(s, str) else "") for e, s in zip(floors["extractor"], sha)]
+    mine = dict(main_extractors)
+    other = pd.Series([bool(mine) and e in mine and s != mine[e] for e, s in pairs], index=floors.index)
+    groups = []
+    for apart, part in ((False, floors[~other]), (True, floors[other])):
+        if part.empty:
+            continue
+        changed = sorted({str(e) for e in part["extractor"]}) if apart else []
+        tag = [f"other {'/'.join(changed)} weights"] if apart else []
+        of = part[part["floor_of"] == metric]
+        sizes = pd.to_numeric(of["n"], errors="coerce")
+        if of.empty or sizes.nunique() <= 1:
+            groups.append((_floor_label(tag), set(part.index)))
+            continue
+        groups += [(_floor_label([*tag, f"n={int(n)}"]), set(part.index[part["run_id"].isin(set(g["run_id"]))]))
+                   for n, g in of.assign(n=sizes).dropna(subset=["n"]).groupby("n")]
+    return groups
+
+
+def _floor_label(tags: list[str]) -> str:
+    """"real data (floor)", or with ``tags``: "real data (floor, n=500)"."""
+    return FLOOR_LABEL if not tags else f"{FLOOR_LABEL[:-1]}, {', '.join(tags)})"
 
 
 def _value_cell(vals: pd.DataFrame) -> Cell:
@@ -112,6 +135,7 @@ def _place_rows(table: Table, df: pd.DataFrame) -> None:
     if main is None:
         return
     table.setting = main.describe()
+    table.extractors = main.extractors
     presets = df.groupby("model")["preset"].agg(lambda p: "+".join(sorted(set(p)))).to_dict()
     for row in ranked:
         s = settings.get(id(row))
@@ -170,13 +194,12 @@ def build_board(df: pd.DataFrame, dataset: str, displays: dict[str, MetricDispla
         table = Table(name, TABLE_TITLES.get(name, name), columns, rows)
         _place_rows(table, df)
         rows = table.rows
-        floor_runs: dict[int, set[str]] = {}
+        floor_runs: dict[int, set] = {}  # floor row -> the indices of its ``floors`` rows
         with_floor = [c.metric for c in columns if (floors["floor_of"] == c.metric).any()]
         if with_floor:
-            for n, runs in _floor_groups(floors, FID if FID in with_floor else with_floor[0]):
-                floor_runs[len(rows)] = runs
-                label = FLOOR_LABEL if n is None else f"{FLOOR_LABEL[:-1]}, n={n})"
-                rows.append(Row(label, "", "floor", int(floors[floors["run_id"].isin(runs)]["seed"].nunique())))
+            for label, held in _floor_groups(floors, FID if FID in with_floor else with_floor[0], table.extractors):
+                floor_runs[len(rows)] = held
+                rows.append(Row(label, "", "floor", int(floors.loc[sorted(held), "seed"].nunique())))
         if name == "likelihood" and entropy is not None:
             rows.append(Row(ENTROPY_LABEL, "", "floor", 0))
         for ci_, col in enumerate(columns):
@@ -189,7 +212,7 @@ def build_board(df: pd.DataFrame, dataset: str, displays: dict[str, MetricDispla
                         if col.metric in ENTROPY_BOUNDS:
                             table.cells[(ri, ci_)] = Cell(entropy, note="true entropy of the data: no model may go below")
                         continue
-                    fl = col_floors[col_floors["run_id"].isin(floor_runs.get(ri, set()))]
+                    fl = col_floors[col_floors.index.isin(floor_runs.get(ri, set()))]
                     ref = _reference_cell(col.metric)
                     if not fl.empty:
                         table.cells[(ri, ci_)] = _floor_cell(fl)

@@ -83,6 +83,7 @@ class Table:
     rows: list[Row]
     cells: dict[tuple[int, int], Cell] = field(default_factory=dict)
     setting: str = ""  # the setting the ranked rows share ("preset quick, n=1000"); apart rows differ from it
+    extractors: tuple[tuple[str, str], ...] = ()  # that setting's (extractor, weights sha256) pairs, sorted
 
     def cell(self, r: int, c: int) -> Cell | None:
         return self.cells.get((r, c))

@@ -107,6 +107,32 @@ def test_floor_rows_are_split_by_sample_size(tmp_path: Path, displays) -> None:
     assert floors == {"real data (floor, n=16)": 40.0, "real data (floor, n=1000)": pytest.approx(vae_floor)}
 
 
+def test_a_floor_of_other_extractor_weights_gets_its_own_row(tmp_path: Path, displays) -> None:
+    """Two machines' fits of the classifier: same seed, floors equal to 6 digits, different weights.  Pooled as two
+    draws of one seed, the floor's interval would shrink by sqrt(2); each set of weights keeps its own floor row,
+    with its own interval, beside the model rows scored with it."""
+    write_run(tmp_path, "vae", 0, {"default": (9.0, 10.0, 1)}, {"ELBO": 1.0})
+    write_run(tmp_path, "ddpm", 0, {"default": (7.0, 10.0, 1)}, {"VLB": 1.0})
+    write_run(tmp_path, "gan", 0, {"default": (5.0, 10.0, 1)}, {})
+    frame, _ = load_runs(tmp_path / "runs")
+    gan = (frame["model"] == "gan") & (frame["extractor"] != "")
+    frame.loc[gan, "extractor_sha256"] = "another-fit"
+    is_floor = frame["metric"] == "fid_floor"
+    frame.loc[is_floor, ["value", "stderr"]] = [2.0, 0.5]  # one seed: the same real images in every run
+    frame.loc[is_floor & gan, "value"] = 2.0 + 3e-6
+    t = _table(build_boards(frame, displays)["digits"], "quality")
+    c = next(i for i, col in enumerate(t.columns) if col.metric == "fid")
+    floors = {row.model: t.cell(r, c) for r, row in enumerate(t.rows) if row.role == "floor"}
+    assert set(floors) == {FLOOR_LABEL, "real data (floor, other classifier weights)"}
+    fl = frame[(frame["metric"] == "fid_floor")]
+    for label, models in ((FLOOR_LABEL, {"vae", "ddpm"}), ("real data (floor, other classifier weights)", {"gan"})):
+        own = fl[fl["model"].isin(models)]
+        assert floors[label].mean == pytest.approx(own["value"].mean())
+        assert floors[label].ci == pytest.approx(1.959964 * own["stderr"].iloc[0], rel=1e-4)  # one seed: its own se
+    tags = {row.model: row.tag for row in t.rows if row.role == "model"}
+    assert tags == {"vae": "", "ddpm": "", "gan": "other classifier weights"}
+
+
 def test_presets_are_never_averaged_together(tmp_path: Path, displays) -> None:
     write_run(tmp_path, "vae", 0, {"default": (9.0, 10.0, 1)}, {"ELBO": 2.0})
     write_run(tmp_path, "vae", 1, {"default": (20.0, 10.0, 1)}, {"ELBO": 3.0}, run_id="vae-digits-s1-tiny")
