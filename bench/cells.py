@@ -19,6 +19,13 @@ cells whose run folders were lost before ``save`` existed: rows.json from the fi
 planning the cell again (the run id must match the rows' config hash, else the cell is refused: its preset
 changed and it must be trained again) and a status saying where the rows came from.  Such a cell has no
 sample grid, curves or log.
+
+Both ``save`` and ``restore`` also carry the grid's fitted feature extractors (``<out>/cache/extractors/``: the
+classifier's weights, about 0.4 MB a data set) to and from ``bench/cells/NAME/_extractors/``.  A machine that
+fits its own classifier gets weights that differ in the last bits (threads, CPU), so a different extractor hash,
+and the report ranks its cells apart from the archived ones ("other classifier weights"); restored weights keep
+every later seed on the same features.  An archived extractor is never replaced by a different one of the same
+name: the cells already kept were scored with it.
 """
 from __future__ import annotations
 
@@ -41,6 +48,8 @@ ARCHIVE = ROOT / "bench" / "cells"
 SKIP_DIRS = {"checkpoints"}
 SKIP_SUFFIXES = {".pt", ".npz", ".npy", ".tmp", ".corrupt"}
 SKIP_NAMES = {"lock"}
+#: the archive's folder for the grid's fitted feature extractors (not a cell: run ids never start with "_")
+EXTRACTORS = "_extractors"
 
 
 def kept_files(run_dir: Path) -> list[Path]:
@@ -95,6 +104,56 @@ def copy_tree(src: Path, dst: Path, files: list[Path]) -> None:
         atomic_write_bytes(dst / rel, (src / rel).read_bytes())
 
 
+def _extractor_files(folder: Path) -> list[Path]:
+    """The fitted-extractor files of a folder, each checksum after the weights it covers (so an interrupted copy is
+    caught by the checksum and fitted again, never trusted)."""
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+             and p.suffix not in {".tmp", ".corrupt"}]
+    return sorted(files, key=lambda p: (p.name.endswith(".sha256"), p.name))
+
+
+def save_extractors(out: Path, target: Path) -> tuple[list[str], list[str]]:
+    """Copy ``<out>/cache/extractors/*`` to ``target/_extractors/``; (names copied, names whose archived copy differs
+    from this machine's and was kept)."""
+    copied, differ = [], []
+    for path in _extractor_files(out / "cache" / "extractors"):
+        dst = target / EXTRACTORS / path.name
+        data = path.read_bytes()
+        if dst.is_file():
+            if dst.read_bytes() != data:
+                differ.append(path.name)
+            continue
+        atomic_write_bytes(dst, data)
+        copied.append(path.name)
+    return copied, differ
+
+
+def restore_extractors(source: Path, out: Path) -> tuple[list[str], list[str]]:
+    """Copy ``source/_extractors/*`` into ``<out>/cache/extractors/`` where absent; (names copied, names this machine
+    already holds with other bytes: its own fit is used, and its cells will be ranked apart)."""
+    copied, differ = [], []
+    for path in _extractor_files(source / EXTRACTORS):
+        dst = out / "cache" / "extractors" / path.name
+        data = path.read_bytes()
+        if dst.is_file():
+            if dst.read_bytes() != data:
+                differ.append(path.name)
+            continue
+        atomic_write_bytes(dst, data)
+        copied.append(path.name)
+    return copied, differ
+
+
+def _warn_differ(names: list[str], where: str) -> None:
+    for name in names:
+        if not name.endswith((".sha256", ".json")):
+            print(f"warning: {name} differs from {where}; the report ranks cells scored with each apart "
+                  "(delete this machine's copy and run `python bench/cells.py restore` to use the archived one)",
+                  file=sys.stderr)
+
+
 def save(grid_path: str, archive: Path = ARCHIVE, device: str = "auto") -> list[str]:
     """Archive the grid's finished cells (replacing an older copy of the same cell); the run ids saved."""
     out, cells = planned_cells(grid_path, device)
@@ -113,6 +172,8 @@ def save(grid_path: str, archive: Path = ARCHIVE, device: str = "auto") -> list[
             shutil.rmtree(dst)
         copy_tree(run_dir, dst, files)
         saved.append(run_id)
+    if saved:
+        _warn_differ(save_extractors(out, target)[1], f"the archived {target / EXTRACTORS}")
     return saved
 
 
@@ -120,6 +181,7 @@ def restore(grid_path: str, archive: Path = ARCHIVE, device: str = "auto") -> tu
     """Copy archived cells of the grid into its out folder where no finished cell is; (restored, kept live)."""
     out, cells = planned_cells(grid_path, device)
     source = archive / Path(grid_path).stem
+    _warn_differ(restore_extractors(source, out)[1], f"the archived copy in {source / EXTRACTORS}")
     restored, live = [], []
     for run_id, digest in cells.items():
         src = source / run_id
@@ -143,6 +205,16 @@ def restore(grid_path: str, archive: Path = ARCHIVE, device: str = "auto") -> tu
     return restored, live
 
 
+def measured_rows(rows: list[dict]) -> list[dict]:
+    """A results file's rows without the ones the report derives (FID / floor, KID - floor, FID test - train):
+    a cell's rows.json holds measurements only, and the report derives those again; kept, they would count
+    twice (two rows of one run: the mean's standard error shrinks by sqrt(2))."""
+    from genbench.report.derived import DERIVATIONS, FID_TEST
+
+    derived = {d.name for d in DERIVATIONS} | {FID_TEST}
+    return [r for r in rows if r.get("metric") not in derived]
+
+
 def recover(results_path: str, grid_path: str, archive: Path = ARCHIVE, device: str = "auto") -> list[str]:
     """Archive entries rebuilt from a stamped results file's rows, for cells of the grid not archived yet."""
     from genbench.cli import grid_cells
@@ -152,7 +224,7 @@ def recover(results_path: str, grid_path: str, archive: Path = ARCHIVE, device: 
     result = json.loads(Path(results_path).read_text())
     commit = result.get("stamp", {}).get("commit", "unknown")
     by_run: dict[str, list[dict]] = {}
-    for row in result.get("rows", []):
+    for row in measured_rows(result.get("rows", [])):
         by_run.setdefault(row["run_id"], []).append(row)
     registry = get_registry()
     specs, grid = grid_cells(registry, grid_path)

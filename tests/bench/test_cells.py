@@ -54,7 +54,12 @@ def test_save_then_restore_makes_run_skip_the_cells_and_the_report_show_them(fin
     saved = cells.save(str(grid), archive)
     assert sorted(saved) == [d.name for d in run_dirs]
     kept = {p.relative_to(archive).as_posix() for p in archive.rglob("*") if p.is_file()}
-    assert not any(k.endswith((".pt", ".npz", "/lock")) or "/checkpoints/" in k for k in kept)
+    cell_files = {k for k in kept if f"/{cells.EXTRACTORS}/" not in k}
+    assert not any(k.endswith((".pt", ".npz", "/lock")) or "/checkpoints/" in k for k in cell_files)
+    fitted = sorted(p.name for p in (out / "cache" / "extractors").iterdir() if p.is_file())
+    assert fitted and any(n.endswith(".pt") for n in fitted)  # the grid's fitted features (random-CNN whitening)
+    assert sorted(k.rsplit("/", 1)[1] for k in kept - cell_files) == fitted
+    fitted_bytes = {n: (out / "cache" / "extractors" / n).read_bytes() for n in fitted}
     first = archive / grid.stem / run_dirs[0].name
     for name in ("status.json", "config.json", "rows.json", "curves.csv"):
         assert (first / name).is_file(), name
@@ -64,6 +69,7 @@ def test_save_then_restore_makes_run_skip_the_cells_and_the_report_show_them(fin
     shutil.rmtree(out)  # the machine lost its run folders
     restored, live = cells.restore(str(grid), archive)
     assert sorted(restored) == [d.name for d in run_dirs] and live == []
+    assert {n: (out / "cache" / "extractors" / n).read_bytes() for n in fitted} == fitted_bytes  # same features
     status = json.loads((run_dirs[0] / "status.json").read_text())
     assert status["state"] == "done" and status["restored_from"].endswith(run_dirs[0].name)
     assert json.loads((run_dirs[0] / "rows.json").read_text()) == rows_before
@@ -74,6 +80,24 @@ def test_save_then_restore_makes_run_skip_the_cells_and_the_report_show_them(fin
     assert "independent" in (out / "results.md").read_text()
     assert cells.save(str(grid), archive) == []  # restored cells are not archived again
     assert cells.restore(str(grid), archive) == ([], sorted(saved))  # finished live folders are left alone
+
+
+def test_an_archived_extractor_is_never_replaced_by_another_fit(finished_grid, tmp_path, capsys):
+    cells = load_cells()
+    grid, out = finished_grid
+    archive = tmp_path / "archive"
+    cells.save(str(grid), archive)
+    weights = next(p for p in (out / "cache" / "extractors").iterdir() if p.suffix == ".pt")
+    archived = archive / grid.stem / cells.EXTRACTORS / weights.name
+    kept = archived.read_bytes()
+    weights.write_bytes(b"another machine's fit")
+    for status in (out / "runs").glob("*/status.json"):  # the cells count as new again
+        status.write_text(status.read_text())
+    cells.save(str(grid), archive)
+    assert archived.read_bytes() == kept
+    assert "differs" in capsys.readouterr().err
+    cells.restore(str(grid), archive)  # this machine's copy is left alone too, with the same warning
+    assert weights.read_bytes() == b"another machine's fit" and "differs" in capsys.readouterr().err
 
 
 def test_restore_leaves_a_cell_being_written_alone(finished_grid, tmp_path):
@@ -94,7 +118,12 @@ def test_recover_rebuilds_cells_from_results_rows_and_refuses_a_changed_config(f
     run_dirs = sorted((out / "runs").iterdir())
     rows = [r for d in run_dirs for r in json.loads((d / "rows.json").read_text())]
     results = tmp_path / "results.json"
-    results.write_text(json.dumps({"stamp": {"commit": "abc123"}, "rows": rows}))
+    from genbench.report.export import with_derived_rows  # a results file holds the derived rows too
+    import pandas as pd
+    derived = with_derived_rows(pd.DataFrame(rows)).iloc[len(rows):]  # the tail: the rows derived from them
+    exported = rows + json.loads(derived.to_json(orient="records"))
+    assert {"fid_over_floor", "kid_minus_floor"} <= {r["metric"] for r in exported}
+    results.write_text(json.dumps({"stamp": {"commit": "abc123"}, "rows": exported}))
     archive = tmp_path / "archive"
     recovered = cells.recover(str(results), str(grid), archive)
     assert sorted(recovered) == [d.name for d in run_dirs]
