@@ -44,6 +44,51 @@ def test_the_leaderboard_block_copies_results_md():
     assert all(r["closer than test p5 (0.05)"] == by[(r["model"], r["sampler"])] for r in table[:-1])
 
 
+APART_MD = """# grid
+
+#### Sample quality (preset standard, n=1000)
+
+| model | sampler | seeds | FID ↓ | FID / floor ↓ | precision ↑ | recall ↑ | confident share ↑ |
+|---|---|--:|--:|--:|--:|--:|--:|
+| vae | decoder-draw | 1 | 60.7 ± 6.6 | 86 ± 122 | 0.525 ± 0.075 | 0.81 ± 0.15 | 0.167 ± 0.023 |
+| independent (baseline) | default | 1 | 390.3 ± 6.7 | 556 ± 781 | 0.53 ± 0.70 | 0 | 0 |
+| pixelcnn (other classifier weights) | autoregressive-fast | 1 | 154 ± 14 | 219 ± 309 | 0.29 ± 0.11 | 0.78 ± 0.12 | 0.305 ± 0.029 |
+| real data (floor) |  | 1 | 0.70 ± 0.99 | 1 | 0.896 ± 0.035 | 0.906 ± 0.033 | 0.5354 ± 0.0098 |
+| real data (floor, other classifier weights) |  | 1 | 0.70 ± 0.99 | 1 | 0.896 ± 0.035 | 0.906 ± 0.033 | 0.5354 ± 0.0098 |
+
+#### Likelihood (preset standard, n=3000)
+
+| model | seeds | bits/dim (exact) ↓ | bits/dim (ELBO) ↓ |
+|---|--:|--:|--:|
+| vae | 1 | — | 3.351 ± 0.034 |
+| pixelcnn | 1 | 3.038 ± 0.031 | — |
+| independent (baseline) | 1 | 4.594 ± 0.040 | — |
+
+#### Cost (preset standard, n=1000)
+
+| model | sampler | seeds | images/s ↑ | NFE ↓ | FLOPs/image ↓ | train s ↓ |
+|---|---|--:|--:|--:|--:|--:|
+| pixelcnn | autoregressive-fast | 1 | 7.807 | 784 | 8.17G | 1200 |
+| vae | decoder-draw | 1 | 1187 | 1 | 280M | 1201 |
+| independent (baseline) | default | 1 | 36.3k | 1 | 0 | 0.3944 |
+"""
+
+
+def test_a_row_kept_apart_keeps_its_likelihood_and_cost(tmp_path, monkeypatch):
+    """A row results.md keeps apart ("pixelcnn (other classifier weights)") is the same model in the likelihood and
+    cost tables, which do not depend on the extractor; every floor row, its own tag or not, is a floor."""
+    (tmp_path / "apart.md").write_text(APART_MD, encoding="utf-8")
+    monkeypatch.setattr(readme_tables, "RESULTS", tmp_path)
+    rows = {r["model"]: r for r in readme_tables.markdown_tables("#### t\n" + readme_tables.leaderboard_table("apart"))["t"]}
+    apart = rows["pixelcnn (other classifier weights)"]
+    assert (apart["bits/dim ↓ (kind)"], apart["NFE"], apart["FLOPs/image"], apart["train s"]) == (
+        "3.038 ± 0.031 (exact)", "784", "8.17G", "1200")
+    assert rows["independent (baseline)"]["bits/dim ↓ (kind)"] == "4.594 ± 0.040 (exact)"
+    for label in ("real data (floor)", "real data (floor, other classifier weights)"):
+        floor = rows[label]
+        assert (floor["FID / floor ↓"], floor["sampler"], floor["bits/dim ↓ (kind)"], floor["NFE"]) == ("1", "", "", "")
+
+
 def test_a_stale_block_is_found_and_rewritten_and_the_rest_left_alone():
     blocks = {"n": lambda: "| a |\n|--:|\n| 2 |\n"}
     text = "intro\n<!-- generated:n -->\n| a |\n|--:|\n| 1 |\n<!-- /generated -->\nprose | kept\n"

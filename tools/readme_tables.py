@@ -81,7 +81,14 @@ def mean_of(text: str) -> str:
 
 
 def _model_of(label: str) -> str:
-    return label.removesuffix(" (baseline)").removesuffix(" (external)")
+    """The model of a results.md row label: without its role ("(baseline)", "(external)") and the tag of a row kept
+    apart ("(other classifier weights)": its likelihood and cost do not depend on the extractor)."""
+    return re.sub(r"( \([^()]*\))+$", "", label)
+
+
+def _is_floor(label: str) -> bool:
+    """The real-data floor row, or one of its per-setting rows ("real data (floor, other classifier weights)")."""
+    return label == FLOOR or label.startswith(FLOOR[:-1] + ", ")
 
 
 def _fid_over_floor(name: str) -> dict[tuple[str, str], float]:
@@ -138,16 +145,17 @@ def leaderboard_table(name: str) -> str:
         label, sampler, model = r["model"], r["sampler"], _model_of(r["model"])
         first = model not in seen
         seen.add(model)
-        if label == FLOOR:
+        if _is_floor(label):
             ratio = "1"
         elif ratio_column:
             ratio = r[ratio_column]  # with its interval
         else:
             ratio = _ratio_text(ratios[(model, sampler)])
         c = costs.get((model, sampler), {})
-        row = [label, sampler if label != FLOOR else "", r["FID ↓"], ratio, mean_of(r["precision ↑"]),
+        floor = _is_floor(label)
+        row = [label, sampler if not floor else "", r["FID ↓"], ratio, mean_of(r["precision ↑"]),
                mean_of(r["recall ↑"]), mean_of(r["confident share ↑"]),
-               (bits.get(model, "") if first else ""), near.get((model, sampler), "") if label != FLOOR else "",
+               (bits.get(model, "") if first and not floor else ""), near.get((model, sampler), "") if not floor else "",
                mean_of(c.get("images/s ↑", "")), c.get("NFE ↓", ""),
                c.get("FLOPs/image ↓", ""), (mean_of(c.get("train s ↓", "")) if first else "")]
         lines.append("| " + " | ".join(row) + " |")
