@@ -114,36 +114,31 @@ def _extractor_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: (p.name.endswith(".sha256"), p.name))
 
 
-def save_extractors(out: Path, target: Path) -> tuple[list[str], list[str]]:
-    """Copy ``<out>/cache/extractors/*`` to ``target/_extractors/``; (names copied, names whose archived copy differs
-    from this machine's and was kept)."""
+def copy_extractors(src: Path, dst: Path) -> tuple[list[str], list[str]]:
+    """Copy the fitted-extractor files of ``src`` into ``dst`` where absent; (names copied, names ``dst`` already
+    holds with other bytes, left as they are)."""
     copied, differ = [], []
-    for path in _extractor_files(out / "cache" / "extractors"):
-        dst = target / EXTRACTORS / path.name
+    for path in _extractor_files(src):
+        target = dst / path.name
         data = path.read_bytes()
-        if dst.is_file():
-            if dst.read_bytes() != data:
+        if target.is_file():
+            if target.read_bytes() != data:
                 differ.append(path.name)
             continue
-        atomic_write_bytes(dst, data)
+        atomic_write_bytes(target, data)
         copied.append(path.name)
     return copied, differ
+
+
+def save_extractors(out: Path, target: Path) -> tuple[list[str], list[str]]:
+    """``<out>/cache/extractors/*`` into the archive's ``target/_extractors/`` (an archived one is never replaced)."""
+    return copy_extractors(out / "cache" / "extractors", target / EXTRACTORS)
 
 
 def restore_extractors(source: Path, out: Path) -> tuple[list[str], list[str]]:
-    """Copy ``source/_extractors/*`` into ``<out>/cache/extractors/`` where absent; (names copied, names this machine
-    already holds with other bytes: its own fit is used, and its cells will be ranked apart)."""
-    copied, differ = [], []
-    for path in _extractor_files(source / EXTRACTORS):
-        dst = out / "cache" / "extractors" / path.name
-        data = path.read_bytes()
-        if dst.is_file():
-            if dst.read_bytes() != data:
-                differ.append(path.name)
-            continue
-        atomic_write_bytes(dst, data)
-        copied.append(path.name)
-    return copied, differ
+    """The archive's ``source/_extractors/*`` into ``<out>/cache/extractors/`` where absent (a machine's own fit
+    there is left alone: its cells will be ranked apart)."""
+    return copy_extractors(source / EXTRACTORS, out / "cache" / "extractors")
 
 
 def _warn_differ(names: list[str], where: str) -> None:

@@ -4,30 +4,20 @@
 cell from a results file's rows only when the planned config hash is the rows' own."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from bench_scripts import load_script
 from genbench.cli import main
 from genbench.locks import RunLock
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 def load_cells():
-    sys.path.insert(0, str(BENCH))  # the script imports bench_common as a sibling
-    try:
-        spec = importlib.util.spec_from_file_location("genbench_cells_script", BENCH / "cells.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    return load_script("cells")
 
 
 @pytest.fixture

@@ -2,29 +2,18 @@
 random numbers (the model's own c gives the same numbers as the default), and its Markdown has a row per c."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import torch
 
+from bench_scripts import load_script
 from genbench.config import resolve_config
 from genbench.testing import DIGITS_SPEC, contract_batch
 from genbench_ldm import LatentDiffusion
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 def load_analysis():
-    sys.path.insert(0, str(BENCH))  # the script imports bench_common as a sibling
-    try:
-        spec = importlib.util.spec_from_file_location("genbench_ldm_analysis_script", BENCH / "ldm_analysis.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(BENCH))
+    return load_script("ldm_analysis")
 
 
 def test_posterior_scale_sweep_terms_in_bits_per_dim_with_common_noise():
