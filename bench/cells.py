@@ -204,10 +204,9 @@ def measured_rows(rows: list[dict]) -> list[dict]:
     """A results file's rows without the ones the report derives (FID / floor, KID - floor, FID test - train):
     a cell's rows.json holds measurements only, and the report derives those again; kept, they would count
     twice (two rows of one run: the mean's standard error shrinks by sqrt(2))."""
-    from genbench.report.derived import DERIVATIONS, FID_TEST
+    from genbench.report.derived import DERIVED_METRICS
 
-    derived = {d.name for d in DERIVATIONS} | {FID_TEST}
-    return [r for r in rows if r.get("metric") not in derived]
+    return [r for r in rows if r.get("metric") not in DERIVED_METRICS]
 
 
 def recover(results_path: str, grid_path: str, archive: Path = ARCHIVE, device: str = "auto") -> list[str]:

@@ -145,14 +145,14 @@ def leaderboard_table(name: str) -> str:
         label, sampler, model = r["model"], r["sampler"], _model_of(r["model"])
         first = model not in seen
         seen.add(model)
-        if _is_floor(label):
+        floor = _is_floor(label)
+        if floor:
             ratio = "1"
         elif ratio_column:
             ratio = r[ratio_column]  # with its interval
         else:
             ratio = _ratio_text(ratios[(model, sampler)])
         c = costs.get((model, sampler), {})
-        floor = _is_floor(label)
         row = [label, sampler if not floor else "", r["FID ↓"], ratio, mean_of(r["precision ↑"]),
                mean_of(r["recall ↑"]), mean_of(r["confident share ↑"]),
                (bits.get(model, "") if first and not floor else ""), near.get((model, sampler), "") if not floor else "",

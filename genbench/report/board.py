@@ -30,7 +30,7 @@ from genbench.report.intervals import rows_cell
 from genbench.report.marks import mark_best
 from genbench.report.memorisation import FLAG, memorisation_flags
 from genbench.report.rows import prepared
-from genbench.report.settings import drop_tiny, main_setting, row_setting
+from genbench.report.settings import drop_tiny, extractor_pairs, main_setting, other_weights_tag, row_setting
 from genbench.report.validity import INVALID_SIGMAS, invalid_likelihoods
 
 FLOOR_LABEL = "real data (floor)"
@@ -60,7 +60,8 @@ def _model_order(df: pd.DataFrame, models: list[str], baselines: set[str]) -> li
 
 def _floor_groups(floors: pd.DataFrame, metric: str,
                   main_extractors: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, set]]:
-    """Floor rows as (label, the indices of ``floors`` rows they hold): one per extractor weights and per sample size of ``metric``'s floor.
+    """Floor rows as (label, the indices of ``floors`` rows they hold): one per extractor weights and per sample
+    size of ``metric``'s floor.
 
     A floor measured with other weights of an extractor (another machine's fit of the classifier) is another
     measurement, not a second draw of the same one: it gets its own row, tagged like the model rows scored with
@@ -68,16 +69,13 @@ def _floor_groups(floors: pd.DataFrame, metric: str,
     Within one set of weights, a Frechet distance's bias depends on n: one row per n where they differ."""
     if floors.empty:
         return []
-    sha = floors["extractor_sha256"] if "extractor_sha256" in floors else pd.Series("", index=floors.index)
-    pairs = [(str(e), str(s) if isinstance(s, str) else "") for e, s in zip(floors["extractor"], sha)]
     mine = dict(main_extractors)
-    other = pd.Series([bool(mine) and e in mine and s != mine[e] for e, s in pairs], index=floors.index)
+    other = pd.Series([e in mine and s != mine[e] for e, s in extractor_pairs(floors)], index=floors.index)
     groups = []
     for apart, part in ((False, floors[~other]), (True, floors[other])):
         if part.empty:
             continue
-        changed = sorted({str(e) for e in part["extractor"]}) if apart else []
-        tag = [f"other {'/'.join(changed)} weights"] if apart else []
+        tag = [other_weights_tag(map(str, part["extractor"]))] if apart else []
         of = part[part["floor_of"] == metric]
         sizes = pd.to_numeric(of["n"], errors="coerce")
         if of.empty or sizes.nunique() <= 1:

@@ -43,6 +43,8 @@ METHODS = {
     FID_GAP: ("the run's FID against the test split minus against the training split; se from paired bootstrap "
               "replicates where the row states one, else sqrt(se_a^2 + se_b^2)"),
 }
+#: the metrics the report derives (never measured by a run: a results file holds them, a cell's rows.json does not)
+DERIVED_METRICS = frozenset(METHODS)
 #: the keys that pair a model's row with its reference row of the same run
 PAIR_KEYS = ["run_id", "extractor"]
 SAMPLE_KEYS = ["run_id", "extractor", "sampler", "sampling_seed"]

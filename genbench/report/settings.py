@@ -9,6 +9,7 @@ Results of the ``tiny`` preset are left out of leaderboards unless asked for.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -42,8 +43,7 @@ class Setting:
             out.append("other split")
         if self.extractors != main.extractors:
             mine, theirs = dict(self.extractors), dict(main.extractors)
-            changed = sorted(e for e in set(mine) | set(theirs) if mine.get(e) != theirs.get(e))
-            out.append("other " + "/".join(changed) + " weights")
+            out.append(other_weights_tag(e for e in set(mine) | set(theirs) if mine.get(e) != theirs.get(e)))
         return ", ".join(out)
 
 
@@ -55,16 +55,24 @@ def drop_tiny(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return frame[~tiny], int(frame.loc[tiny, "run_id"].nunique())
 
 
+def other_weights_tag(extractors: Iterable[str]) -> str:
+    """The tag of rows measured with other weights of these extractors: "other classifier weights"."""
+    return "other " + "/".join(sorted(set(extractors))) + " weights"
+
+
+def extractor_pairs(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """(extractor, weights sha256) of each row, in row order ("" for a missing sha)."""
+    sha = rows["extractor_sha256"] if "extractor_sha256" in rows else pd.Series("", index=rows.index)
+    return [(str(e), str(s) if isinstance(s, str) else "") for e, s in zip(rows["extractor"], sha)]
+
+
 def row_setting(rows: pd.DataFrame) -> Setting:
     """The setting of one table row from the tidy rows that fill its cells (prepared: string keys)."""
     presets = sorted(set(rows["preset"]))
     splits = sorted({str(s) for s in rows["split"] if isinstance(s, str) and s}) if "split" in rows else []
     ns = pd.to_numeric(rows["n"], errors="coerce").dropna() if "n" in rows else pd.Series(dtype=float)
     ext = rows[rows["extractor"] != ""] if "extractor" in rows else rows.iloc[0:0]
-    shas = set()
-    if not ext.empty:
-        sha = ext["extractor_sha256"] if "extractor_sha256" in ext else pd.Series("", index=ext.index)
-        shas = {(str(e), str(s) if isinstance(s, str) else "") for e, s in zip(ext["extractor"], sha)}
+    shas = set(extractor_pairs(ext))
     return Setting("+".join(presets), "+".join(splits), int(ns.max()) if len(ns) else None, tuple(sorted(shas)))
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from bench_scripts import load_script
 from genbench.cli import main
 from genbench.locks import RunLock
+from genbench.report.export import with_derived_rows
 
 
 def load_cells():
@@ -108,9 +109,8 @@ def test_recover_rebuilds_cells_from_results_rows_and_refuses_a_changed_config(f
     run_dirs = sorted((out / "runs").iterdir())
     rows = [r for d in run_dirs for r in json.loads((d / "rows.json").read_text())]
     results = tmp_path / "results.json"
-    from genbench.report.export import with_derived_rows  # a results file holds the derived rows too
-    import pandas as pd
-    derived = with_derived_rows(pd.DataFrame(rows)).iloc[len(rows):]  # the tail: the rows derived from them
+    # a results file holds the derived rows too: with_derived_rows puts them after the measured ones
+    derived = with_derived_rows(pd.DataFrame(rows)).iloc[len(rows):]
     exported = rows + json.loads(derived.to_json(orient="records"))
     assert {"fid_over_floor", "kid_minus_floor"} <= {r["metric"] for r in exported}
     results.write_text(json.dumps({"stamp": {"commit": "abc123"}, "rows": exported}))
