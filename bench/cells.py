@@ -36,6 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from genbench.data.base import DataError
 from genbench.grid import GridError
 from genbench.io import atomic_write_bytes, atomic_write_json
 from genbench.locks import RunFolderBusy, RunLock
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit("recover needs --results bench/results/NAME.json (the stamped file holding the rows)")
             ids = recover(args.results, args.grid, archive, args.device)
             print(f"recovered {len(ids)} cell(s) from {args.results}: " + ", ".join(ids))
-    except GridError as exc:
+    except (GridError, DataError) as exc:  # a bad grid, or its data set missing here: one line, nothing touched
         raise SystemExit(str(exc)) from None
 
 

@@ -139,3 +139,17 @@ def test_recover_rebuilds_cells_from_results_rows_and_refuses_a_changed_config(f
     with pytest.raises(SystemExit, match="train the cell again"):
         cells.recover(str(results), str(grid), other)
     assert not (other / grid.stem / run_dirs[0].name).exists()
+
+
+def test_a_grid_whose_data_set_is_missing_stops_with_one_line(tmp_path, capsys):
+    """restore on a machine without the grid's data files: the data set's how-to-get line, no traceback, no folder."""
+    cells = load_cells()
+    grid = tmp_path / "grid.toml"
+    out = tmp_path / "out"
+    grid.write_text(f'models = ["independent"]\ndatasets = ["{tmp_path / "absent.npz"}"]\nseeds = [0]\n'
+                    f'preset = "tiny"\nout = "{out}"\n')
+    with pytest.raises(SystemExit) as stop:
+        cells.main(["restore", str(grid), "--archive", str(tmp_path / "archive")])
+    message = str(stop.value)
+    assert "absent.npz" in message and "\n" not in message and "Traceback" not in message
+    assert not out.exists()
