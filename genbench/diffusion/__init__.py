@@ -22,7 +22,10 @@ from .decoders import L0Fn, discretised_gaussian_nll, gaussian_nll
 from .importance import ImportanceSampler
 from .learned_schedule import MonotoneGamma, ScheduleDraw
 from .learned_variance import hybrid_loss, hybrid_step, interpolated_log_variance
-from .samplers import ancestral_sample, ddim_sample, ddim_timesteps, sampler_name, sampler_nfe
+from .samplers import (
+    STRIDED_SAMPLERS, ancestral_sample, ddim_sample, ddim_timesteps, sampler_name, sampler_nfe,
+    strided_ancestral_sample,
+)
 from .schedule import Schedule
 from .training import denoising_loss, denoising_step
 from .unet import UNet, UNetConfig, lowest_resolution
@@ -33,5 +36,5 @@ __all__ = [
     "continuous_bound", "ddim_sample", "ddim_timesteps", "denoising_loss", "denoising_step", "hybrid_loss", "hybrid_step",
     "interpolated_log_variance",
     "discretised_gaussian_nll", "gaussian_nll", "low_discrepancy_times", "lowest_resolution", "sampler_name",
-    "sampler_nfe", "vlb_stratified", "vlb_terms",
+    "sampler_nfe", "STRIDED_SAMPLERS", "strided_ancestral_sample", "vlb_stratified", "vlb_terms",
 ]

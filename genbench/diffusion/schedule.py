@@ -114,6 +114,17 @@ class Schedule:
             return self.betas.log()
         return torch.cat([v[1:2], v[1:]]).log()
 
+    def respaced(self, indices: "list[int]") -> "Schedule":
+        """The schedule of the sub-sequence S = ``indices`` (ascending time indices) that keeps abar at every S_i:
+        beta_{S_i} = 1 - abar_{S_i} / abar_{S_{i-1}} (abar before the first index is 1), so index i of the new
+        schedule is time index S_i of this one (Nichol & Dhariwal 2021, section 4, "Improving sampling speed")."""
+        idx = list(indices)
+        if not idx or idx != sorted(set(idx)) or idx[0] < 0 or idx[-1] >= self.T:
+            raise ValueError(f"respaced needs distinct ascending time indices in 0..{self.T - 1}, got {idx}")
+        ab = self.alpha_bar[idx]
+        ab_prev = torch.cat([torch.ones(1, dtype=ab.dtype), ab[:-1]])
+        return Schedule(1.0 - ab / ab_prev)
+
     def sigma2(self, variance: str) -> Tensor:
         """The reverse-process variance sigma_t^2 of Ho et al. section 3.2: "beta" (sigma^2 = beta_t) or
         "posterior" (sigma^2 = beta~_t, its first entry clipped as in ``posterior_log_variance_clipped``)."""

@@ -127,3 +127,18 @@ def test_cosine_start_fitted_to_the_levels():
     assert torch.equal(Schedule.make("cosine", 1000, level_sigma_min(256)).betas, Schedule.make("cosine", 1000).betas)
     with pytest.raises(ValueError, match="cosine"):
         make_betas("linear", 100, 0.1)
+
+
+def test_respaced_schedule_keeps_abar_on_the_sub_sequence():
+    """Nichol & Dhariwal section 4: beta_{S_i} = 1 - abar_{S_i} / abar_{S_{i-1}} keeps abar at S; every index
+    gives the schedule back; indices out of order or range are refused."""
+    s = Schedule.make("cosine", 50)
+    seq = [0, 7, 19, 33, 49]
+    sub = s.respaced(seq)
+    assert sub.T == 5
+    assert torch.allclose(sub.alpha_bar, s.alpha_bar[seq], rtol=1e-9, atol=0)
+    assert torch.allclose(s.respaced(list(range(50))).betas, s.betas, rtol=1e-9, atol=0)
+    assert float(sub.betas[1]) == pytest.approx(1 - float(s.alpha_bar[7] / s.alpha_bar[0]), rel=1e-12)
+    for bad in ([7, 0], [0, 0, 3], [0, 50], []):
+        with pytest.raises(ValueError, match="ascending"):
+            s.respaced(bad)

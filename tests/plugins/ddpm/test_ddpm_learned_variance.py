@@ -100,3 +100,29 @@ def test_sigma_min_fits_the_first_step_to_the_levels(digits_spec):
         resolve_config(DDPM, "tiny", digits_spec, {"sigma_min": "auto"})  # tiny uses the linear schedule
     with pytest.raises(ConfigError, match="sigma_min must be"):
         resolve_config(DDPM, "tiny", digits_spec, {"schedule": "cosine", "sigma_min": "abc"})
+
+
+def test_strided_ancestral_sampler_uses_the_networks_v_on_the_respaced_schedule(digits_spec):
+    """strided_sampler=ancestral: sample(steps < T) is Algorithm 2 on the respaced schedule with eq. 15's v
+    (Nichol & Dhariwal section 4), named "ancestral-<steps>"; the DDIM default is unchanged; a typo is one line."""
+    from genbench.diffusion import strided_ancestral_sample
+
+    model = make(digits_spec, strided_sampler="ancestral", **LEARNED)
+    model.train_step(contract_batch(digits_spec, n=16))
+    model.train(False)
+    assert model.sampler_name(5) == "ancestral-5" and model.nfe(5) == 5
+    assert model.sampler_name(None) == "ancestral-20"
+    with torch.inference_mode():
+        got = model.sample(3, steps=5, generator=torch.Generator().manual_seed(2))
+
+        def eps_v(xt, t):
+            out = model.sampling_net(xt, t)
+            return out[:, :1], out[:, 1:]
+
+        x, nfe = strided_ancestral_sample(eps_v, model.schedule, (3, *digits_spec.shape), 5, learned_variance=True,
+                                          generator=torch.Generator().manual_seed(2), clip_x0=1.0)
+    torch.testing.assert_close(got, ((x + 1) / 2).clamp(0, 1))
+    assert nfe == 5
+    assert make(digits_spec, **LEARNED).sampler_name(5) == "DDIM-5"
+    with pytest.raises(ConfigError, match="strided_sampler must be one of ddim, ancestral"):
+        resolve_config(DDPM, "tiny", digits_spec, {"strided_sampler": "euler"})
