@@ -120,6 +120,6 @@ def sampler_name(T: int, steps: int | None, eta: float = 0.0, strided: str = "dd
     if not uses_ddim(T, steps):
         return f"ancestral-{T}"
     if strided == "ancestral":
-        return f"ancestral-{len(ddim_timesteps(T, steps))}"  # type: ignore[arg-type]
+        return f"ancestral-{sampler_nfe(T, steps)}"
     suffix = f", eta={eta:g}" if eta else ""
     return f"DDIM-{steps}{suffix}"

@@ -275,10 +275,10 @@ class DDPM(RestorationModule, GenerativeModel):
     # ------------------------------------------------------------------ sampling
     def sampler_name(self, steps: int | None) -> str:
         c = self.config
-        return sampler_name(c.T, steps, c.ddim_eta if c.strided_sampler == "ddim" else 0.0, c.strided_sampler)
+        return sampler_name(c.T, steps, c.ddim_eta, c.strided_sampler)
 
     def nfe(self, steps: int | None) -> int:
-        """T for Algorithm 2, the number of DDIM time indices otherwise."""
+        """T for Algorithm 2, the number of strided time indices (DDIM or respaced Algorithm 2) otherwise."""
         return sampler_nfe(self.config.T, steps)
 
     def sample(self, n: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from genbench.config import ConfigError, resolve_config
-from genbench.diffusion import discretised_gaussian_nll, vlb_stratified
+from genbench.diffusion import discretised_gaussian_nll, strided_ancestral_sample, vlb_stratified
 from genbench.diffusion.learned_variance import interpolated_log_variance
 from genbench.nn.seeding import content_generator
 from genbench.testing import check_model_contract, contract_batch
@@ -105,8 +105,6 @@ def test_sigma_min_fits_the_first_step_to_the_levels(digits_spec):
 def test_strided_ancestral_sampler_uses_the_networks_v_on_the_respaced_schedule(digits_spec):
     """strided_sampler=ancestral: sample(steps < T) is Algorithm 2 on the respaced schedule with eq. 15's v
     (Nichol & Dhariwal section 4), named "ancestral-<steps>"; the DDIM default is unchanged; a typo is one line."""
-    from genbench.diffusion import strided_ancestral_sample
-
     model = make(digits_spec, strided_sampler="ancestral", **LEARNED)
     model.train_step(contract_batch(digits_spec, n=16))
     model.train(False)
