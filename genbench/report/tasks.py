@@ -7,7 +7,10 @@ standard errors; several: ``genbench.report.intervals.seed_interval``, which com
 run's own noise).  Two reference rows give the scale: "truth" is what a perfect restoration scores (the
 classifier's accuracy on the uncorrupted images, ``class_agreement_floor``, and the FID of the originals,
 ``restored_fid_floor``); "nearest training image" is the retrieval reference of completion tasks
-(``genbench.tasks.retrieval``: ``*_retrieval`` rows).
+(``genbench.tasks.retrieval``: ``*_retrieval`` rows).  Every row says over how many test images it was measured
+(``images``: the first n of the test split); the references are measured on the same images as the models they
+stand beside, so where cells restored different numbers of images (``--task-images``) each number gets its own
+reference rows ("truth (reference, 50 images)"), never the reference of other images.
 """
 from __future__ import annotations
 
@@ -86,21 +89,30 @@ def task_boards(frame: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]
     if frame.empty:
         return boards
     for (dataset, task, mask), part in frame.groupby(["dataset", "task", "mask"], sort=True):
+        images = _images_by_run(part)
         table = []
         for model, rows in part.groupby("model", sort=True):
             sup = rows[rows["metric"] == "supported"]
             seeds = int(rows["seed"].nunique())
             if len(sup) and not float(sup["value"].max()):
                 reason = json.loads(sup["details"].iloc[0]).get("reason", "")
-                table.append({"model": model, "seeds": seeds, "note": f"not supported: {reason}",
+                table.append({"model": model, "seeds": seeds, "images": None, "note": f"not supported: {reason}",
                               **{m: None for m, _, _ in COLUMNS}})
                 continue
-            table.append({"model": model, "seeds": seeds, "note": "", **_values(rows, {m: m for m, _, _ in COLUMNS})})
+            counts = sorted({images[r] for r in rows["run_id"].unique() if images.get(r) is not None})
+            table.append({"model": model, "seeds": seeds, "images": "/".join(map(str, counts)) or None, "note": "",
+                          **_values(rows, {m: m for m, _, _ in COLUMNS})})
         references = []
-        for label, note, metrics in REFERENCES:
-            values = _values(part, metrics, by="dataset")  # the same images for every cell: one value
-            if any(v is not None for k, v in values.items() if not k.endswith("_ci")):
-                references.append({"model": label, "seeds": None, "note": note, **values})
+        counts = sorted({n for n in images.values() if n is not None}) or [None]
+        for n in counts:  # a reference per number of images: measured on the images its models restored
+            runs = [r for r, m in images.items() if m == n] if n is not None else list(part["run_id"].unique())
+            same = part[part["run_id"].isin(runs)]
+            for label, note, metrics in REFERENCES:
+                values = _values(same, metrics, by="dataset")  # the same images for every cell: one value
+                if any(v is not None for k, v in values.items() if not k.endswith("_ci")):
+                    shown = label if len(counts) == 1 else f"{label[:-1]}, {n} images)"
+                    references.append({"model": shown, "seeds": None, "images": None if n is None else str(n),
+                                       "note": note, **values})
         board = pd.DataFrame(table)
         if len(board):
             key = board["class_agreement"].astype(float).fillna(-1.0)
@@ -108,6 +120,18 @@ def task_boards(frame: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]
         boards[(str(dataset), str(task), str(mask))] = pd.concat([pd.DataFrame(references), board],
                                                                  ignore_index=True)
     return boards
+
+
+def _images_by_run(part: pd.DataFrame) -> dict[str, int | None]:
+    """run id -> the number of test images its task restored (the ``n`` of its "supported" row; None where the
+    rows do not say, or the model does not support the task)."""
+    out: dict[str, int | None] = {}
+    for run_id, rows in part.groupby("run_id", sort=True):
+        sup = rows[(rows["metric"] == "supported")]
+        n = pd.to_numeric(sup["n"], errors="coerce").dropna() if "n" in sup else pd.Series(dtype=float)
+        supported = len(sup) == 0 or bool(float(sup["value"].max()))
+        out[str(run_id)] = int(n.max()) if supported and len(n) and n.max() > 0 else None
+    return out
 
 
 def _values(rows: pd.DataFrame, metrics: dict[str, str], by: str = "run_id") -> dict[str, Any]:
@@ -121,8 +145,6 @@ def _values(rows: pd.DataFrame, metrics: dict[str, str], by: str = "run_id") -> 
             out[column], out[f"{column}_ci"] = None, float("nan")
             continue
         if by == "dataset":  # a reference: the same images in every cell of a seed, so one measurement per seed
-            if "n" in sel:  # (the one over the most images, where cells restored different numbers of them)
-                sel = sel.sort_values("n", ascending=False, kind="stable")
             sel = sel.drop_duplicates("seed").drop_duplicates("value")  # and one in all where the mask is fixed
         values = pd.to_numeric(sel["value"], errors="coerce")
         if values.map(math.isinf).any():
@@ -133,19 +155,24 @@ def _values(rows: pd.DataFrame, metrics: dict[str, str], by: str = "run_id") -> 
     return out
 
 
+def _images(board_row: pd.Series) -> str:
+    value = board_row.get("images")
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
 def tasks_markdown(frame: pd.DataFrame) -> str:
     """The task leaderboards as Markdown tables ("" without task rows)."""
     out = []
     for (dataset, task, mask), board in task_boards(frame).items():
         out.append(f"### Task {task} ({mask}) — {dataset}\n")
-        out.append("| model | " + " | ".join(t for _, t, _ in COLUMNS) + " |")
-        out.append("|---|" + "---|" * len(COLUMNS))
+        out.append("| model | images | " + " | ".join(t for _, t, _ in COLUMNS) + " |")
+        out.append("|---|--:|" + "---|" * len(COLUMNS))
         for _, r in board.iterrows():
             if r["note"].startswith("not supported"):
                 cells = [r["note"]] + [""] * (len(COLUMNS) - 1)
             else:
                 cells = [_cell(r, m, f) for m, _, f in COLUMNS]
-            out.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+            out.append(f"| {r['model']} | {_images(r)} | " + " | ".join(cells) + " |")
         out.append("")
         out.append(INTERVAL_NOTE + "\n")
     return "\n".join(out)
@@ -165,14 +192,14 @@ def tasks_html(frame: pd.DataFrame) -> str:
     for (dataset, task, mask), board in boards.items():
         parts.append(f'<h3 id="task-{slug(dataset)}-{slug(task)}-{slug(mask)}">{esc(task)} ({esc(mask)}) — '
                      f"{esc(dataset)}</h3>")
-        parts.append("<table><thead><tr><th>model</th>" + "".join(f"<th>{esc(t)}</th>" for _, t, _ in COLUMNS)
+        parts.append("<table><thead><tr><th>model</th><th>images</th>" + "".join(f"<th>{esc(t)}</th>" for _, t, _ in COLUMNS)
                      + "</tr></thead><tbody>")
         for _, r in board.iterrows():
             if r["note"].startswith("not supported"):
                 cells = f'<td colspan="{len(COLUMNS)}" class="muted">{esc(r["note"])}</td>'
             else:
                 cells = "".join(f"<td>{esc(_cell(r, m, f))}</td>" for m, _, f in COLUMNS)
-            parts.append(f"<tr><td>{esc(r['model'])}</td>{cells}</tr>")
+            parts.append(f"<tr><td>{esc(r['model'])}</td><td>{esc(_images(r))}</td>{cells}</tr>")
         parts.append(f'</tbody></table><p class="muted small">{esc(INTERVAL_NOTE)}</p>')
         grids = frame[(frame["dataset"] == dataset) & (frame["task"] == task) & (frame["mask"] == mask)]
         shown = set()

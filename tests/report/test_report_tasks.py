@@ -91,3 +91,35 @@ def test_values_carry_their_interval_and_the_retrieval_reference_is_shown():
         1.959964 * 0.039, rel=1e-6)
     md = tasks_markdown(pd.DataFrame(data))
     assert "0.75 ± " in md and "nearest training image (reference)" in md and "95% interval" in md
+
+
+def test_references_are_measured_on_the_images_their_models_restored():
+    """Cells that restored 100 and 50 test images (--task-images) each stand beside the truth and retrieval rows
+    of their own images; a single number of images keeps the plain reference labels."""
+    base = {"dataset": "digits", "task": "inpaint", "mask": "bottom-half", "preset": "standard", "details": "{}",
+            "seed": 0, "stderr": None}
+    data = []
+    for model, n, floor, retrieval in (("a", 100, 0.97, 0.81), ("b", 50, 0.96, 0.82), ("c", 50, 0.96, 0.82)):
+        run = {**base, "model": model, "run_id": f"{model}-0"}
+        data += [{**run, "metric": "supported", "value": 1.0, "n": n},
+                 {**run, "metric": "class_agreement", "value": 0.7, "n": n},
+                 {**run, "metric": "class_agreement_floor", "value": floor, "n": n},
+                 {**run, "metric": "class_agreement_retrieval", "value": retrieval, "n": n}]
+    run = {**base, "model": "d", "run_id": "d-0"}
+    data += [{**run, "metric": "supported", "value": 0.0, "n": 0, "details": json.dumps({"reason": "no complete()"})}]
+    board = task_boards(pd.DataFrame(data))[("digits", "inpaint", "bottom-half")]
+    by_model = board.set_index("model")
+    assert by_model.loc["truth (reference, 50 images)", "class_agreement"] == pytest.approx(0.96)
+    assert by_model.loc["truth (reference, 100 images)", "class_agreement"] == pytest.approx(0.97)
+    assert by_model.loc["nearest training image (reference, 50 images)", "class_agreement"] == pytest.approx(0.82)
+    assert by_model.loc["nearest training image (reference, 100 images)", "class_agreement"] == pytest.approx(0.81)
+    assert by_model.loc["a", "images"] == "100" and by_model.loc["b", "images"] == "50"
+    assert pd.isna(by_model.loc["d", "images"])
+    md = tasks_markdown(pd.DataFrame(data))
+    assert "| truth (reference, 50 images) | 50 |" in md and "| a | 100 |" in md
+    html = tasks_html(pd.DataFrame(data))
+    assert "<th>images</th>" in html and "<td>a</td><td>100</td>" in html
+    one = task_boards(pd.DataFrame([r for r in data if r["model"] in ("b", "c")]))[("digits", "inpaint",
+                                                                                    "bottom-half")]
+    assert list(one["model"])[:2] == ["truth (reference)", "nearest training image (reference)"]
+    assert one.iloc[0]["images"] == "50"
