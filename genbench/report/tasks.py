@@ -105,8 +105,7 @@ def task_boards(frame: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]
         references = []
         counts = sorted({n for n in images.values() if n is not None}) or [None]
         for n in counts:  # a reference per number of images: measured on the images its models restored
-            runs = [r for r, m in images.items() if m == n] if n is not None else list(part["run_id"].unique())
-            same = part[part["run_id"].isin(runs)]
+            same = part if n is None else part[part["run_id"].astype(str).map(images) == n]
             for label, note, metrics in REFERENCES:
                 values = _values(same, metrics, by="dataset")  # the same images for every cell: one value
                 if any(v is not None for k, v in values.items() if not k.endswith("_ci")):
@@ -124,13 +123,12 @@ def task_boards(frame: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]
 
 def _images_by_run(part: pd.DataFrame) -> dict[str, int | None]:
     """run id -> the number of test images its task restored (the ``n`` of its "supported" row; None where the
-    rows do not say, or the model does not support the task)."""
+    rows do not say, or the model does not support the task: ``evaluate_task`` writes n = 0 then)."""
     out: dict[str, int | None] = {}
     for run_id, rows in part.groupby("run_id", sort=True):
-        sup = rows[(rows["metric"] == "supported")]
-        n = pd.to_numeric(sup["n"], errors="coerce").dropna() if "n" in sup else pd.Series(dtype=float)
-        supported = len(sup) == 0 or bool(float(sup["value"].max()))
-        out[str(run_id)] = int(n.max()) if supported and len(n) and n.max() > 0 else None
+        sup = rows[rows["metric"] == "supported"]
+        n = pd.to_numeric(sup["n"], errors="coerce").max() if "n" in sup else None
+        out[str(run_id)] = int(n) if n is not None and n > 0 else None  # NaN > 0 is False
     return out
 
 
@@ -157,7 +155,7 @@ def _values(rows: pd.DataFrame, metrics: dict[str, str], by: str = "run_id") -> 
 
 def _images(board_row: pd.Series) -> str:
     value = board_row.get("images")
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return "" if pd.isna(value) else str(value)
 
 
 def tasks_markdown(frame: pd.DataFrame) -> str:
