@@ -88,6 +88,18 @@ def _restore(task: Task, model: GenerativeModel, corrupted: Corrupted, seed: int
     return torch.cat(out)
 
 
+def summarise_diagnostics(diagnostics: dict[str, list[float]]) -> dict[str, float]:
+    """Per-image values a restoration method reported (``restoration_diagnostics``) as the rows' details: the
+    median and the minimum over the images of each, e.g. ``effective_sample_size_median``."""
+    out: dict[str, float] = {}
+    for name, values in sorted(diagnostics.items()):
+        if values:
+            t = torch.tensor(values, dtype=torch.float64)
+            out[f"{name}_median"] = round(float(t.median()), 3)
+            out[f"{name}_min"] = round(float(t.min()), 3)
+    return out
+
+
 def evaluate_task(model: GenerativeModel, task: Task, ctx: EvalContext,
                   options: TaskOptions = TaskOptions()) -> tuple[list[Measurement], dict[str, Tensor]]:
     """Measurements of ``task`` on ``model`` over the first ``n_images`` test images, and the grid's tensors.
@@ -104,9 +116,11 @@ def evaluate_task(model: GenerativeModel, task: Task, ctx: EvalContext,
     base.update(task.details(model, corrupted))  # e.g. RePaint's r and j, the PixelCNN's method
     progress = current_progress()
     progress.phase(f"task {task.name} {task.label}: restoring", total=n, unit="image")
+    model.restoration_diagnostics = {}  # what the method reports per image (e.g. importance resampling's ESS)
     t0 = time.perf_counter()
     restored = _restore(task, model, corrupted, ctx.seed, 0, options.batch_size)
     seconds = time.perf_counter() - t0
+    base.update(summarise_diagnostics(model.restoration_diagnostics))
     rows = [Measurement("supported", 1.0, "", None, n=n, details=base)]
     rows += error_rows(truth, restored, corrupted.known, base)
     rows.append(Measurement("seconds_per_image", seconds / n, "s", False, n=n,

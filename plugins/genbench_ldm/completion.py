@@ -1,7 +1,15 @@
-"""Latent-diffusion restoration: RePaint (Lugmayr et al. 2022) in the autoencoder's latent space, then a
-pixel-space consistency step; SDEdit (Meng et al. 2022) for denoising, also in latent space.
+"""Latent-diffusion restoration: sampling-importance-resampling over a pool of the model's own samples, or RePaint
+(Lugmayr et al. 2022) in the autoencoder's latent space with a pixel-space consistency step; SDEdit (Meng et al.
+2022) for denoising, also in latent space.
 
-Completion:
+Completion by importance resampling (``pool`` = M > 0): the decoder factorises over the pixels given the latent,
+so the model's exact conditional of the unknown pixels is p(u | k) = E_{p(z | k)} p(u | z) with p(z | k) propto
+p(z) p(k | z).  M latents are drawn by the model's own sampler (DDIM with ``pool_steps`` steps, ancestral at
+``pool_steps`` >= T), weighted by the decoder's likelihood of the known pixels, one kept per image; its unknown
+pixels are decoded as the model decodes its samples and the known pixels are the data's
+(``genbench.tasks.pool_resampling``: consistent as M grows; the pool is shared by the images of one call).
+
+Completion by RePaint in latent space (``pool`` = 0):
 1. The known latents.  u_0 = s E(x_obs), the encoder's mean of the observed image with unknown pixels shown as 0.5,
    scaled as in training.  The encoder's receptive field reaches into the grey fill, so u_0 is pulled towards
    latents of grey images even where the footprint is known.  ``latent_fit`` Adam steps (default
@@ -29,6 +37,7 @@ consistency step alone would be a projection of a sample that ignored the grey i
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import torch
 import torch.nn.functional as F
@@ -37,12 +46,23 @@ from torch import Tensor
 from genbench.diffusion.repaint import repaint_nfe, repaint_sample, sdedit_denoise
 from genbench.tasks.latent_fit import COMPLETION_NOISE, fit_latents, frozen
 from genbench.tasks.options import REPAINT_OPTIONS, TaskOption, option, repaint_details, repaint_options
+from genbench.tasks.pool_resampling import (effective_sample_size, pool_log_weights, record_effective_sample_size,
+                                             resample)
+
+log = logging.getLogger("genbench.tasks")
 
 RESAMPLINGS = 10
 JUMP_LENGTH = 10
 LATENT_FIT_STEPS = 0
 DECODE_MEAN = 0
+#: M, the model's samples per call that importance resampling weighs (0: RePaint in latent space instead)
+POOL = 2048
+#: the pool's sampler: DDIM with this many steps (>= T: the ancestral sampler)
+POOL_STEPS = 50
 TASK_OPTIONS = {
+    "pool": TaskOption("latent diffusion's completion by importance resampling: its own samples per call weighed by "
+                       "the decoder's likelihood of the known pixels (0: RePaint in latent space)", 2048, minimum=0),
+    "pool_steps": TaskOption("sampler steps of the importance-resampling pool (DDIM; >= T: ancestral)", POOL_STEPS),
     **{k: dataclasses.replace(v, capabilities=frozenset({"complete"}))  # no colourisation here
        for k, v in REPAINT_OPTIONS.items()},
     "latent_fit": TaskOption("Adam steps fitting the latent diffusion's known latents to the known pixels before "
@@ -65,9 +85,19 @@ def completion_settings(model) -> tuple[int, bool]:
     return fit, bool(mean)
 
 
+def pool_settings(model) -> tuple[int, int]:
+    """(M, sampler steps) of the importance-resampling pool: the ``--task-set`` values, else ``POOL`` and
+    ``POOL_STEPS``; M = 0 means RePaint."""
+    return option(model, "pool", POOL), option(model, "pool_steps", POOL_STEPS)
+
+
 def details(model, capability: str, known_mask: Tensor | None = None) -> dict[str, object]:
-    """What the task rows record: the method, RePaint's r and j, and for completion the latent fit's steps and
-    the decoding."""
+    """What the task rows record: the method and its settings (the pool and its sampler, or RePaint's r and j,
+    the latent fit's steps and the decoding)."""
+    if capability == "complete" and pool_settings(model)[0] > 0:
+        m, steps = pool_settings(model)
+        return {"method": "importance resampling over the model's samples (pixel likelihood of the known part)",
+                "pool": m, "pool_sampler": model.sampler_name(steps), "decode": f"as the samples ({model.config.decode})"}
     out = repaint_details(capability, repaint_settings(model), "RePaint (latent) + pixel consistency", "SDEdit (latent)")
     if capability == "complete":
         fit, mean = completion_settings(model)
@@ -103,9 +133,27 @@ def fitted_known_latents(model, x: Tensor, known: Tensor, u0: Tensor, steps: int
 
 
 @torch.no_grad()
+def importance_complete(model, x: Tensor, known: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One completion per image by importance resampling over M of the model's samples (module text): images in
+    [0, 1], the known pixels the data's."""
+    m, steps = pool_settings(model)
+    u, _ = model.sample_latents(m, steps, generator)
+    params = model.networks["decoder"](u / (model.scale or 1.0))
+    logw = pool_log_weights(model.lik, params, model.data.to_levels(x), known)
+    ess = effective_sample_size(logw)
+    record_effective_sample_size(model, ess)
+    log.info("ldm completion: pool %d (%s), effective sample size median %.2f, min %.2f over %d images",
+             m, model.sampler_name(steps), float(ess.median()), float(ess.min()), len(x))
+    image = model.decode(u[resample(logw, generator).to(u.device)], generator)
+    return torch.where(known.expand_as(x), x, image.clamp(0, 1))
+
+
+@torch.no_grad()
 def complete(model, x: Tensor, known: Tensor, generator: torch.Generator | None) -> Tensor:
     c = model.config
     x, known = x.to(model.device), known.to(torch.bool).to(model.device)
+    if pool_settings(model)[0] > 0:
+        return importance_complete(model, x, known, generator)
     fit_steps, decode_mean = completion_settings(model)
     x_obs = torch.where(known.expand_as(x), x, torch.full_like(x, 0.5))
     u_obs = fitted_known_latents(model, x, known, _encode(model, x_obs), fit_steps)
@@ -122,7 +170,12 @@ def complete(model, x: Tensor, known: Tensor, generator: torch.Generator | None)
 
 
 def completion_nfe(model, known_mask: Tensor | None = None) -> int:
-    """RePaint's network calls, the latent fit's decoder passes (forward and backward as one) and the decode."""
+    """RePaint's network calls, the latent fit's decoder passes (forward and backward as one) and the decode; for
+    importance resampling the pool's sampler and decoder passes (what one image alone costs: a call's images share
+    them)."""
+    m, steps = pool_settings(model)
+    if m > 0:
+        return m * model.nfe(steps) + 1
     r, j = repaint_settings(model)
     return repaint_nfe(model.config.T, j, r) + completion_settings(model)[0] + 1
 

@@ -28,6 +28,7 @@ def small_budgets(monkeypatch):
         monkeypatch.setattr(module, "JUMP_LENGTH", 5)
     monkeypatch.setattr(latent_fit, "STEPS", 20)
     monkeypatch.setattr(ldm, "LATENT_FIT_STEPS", 5)
+    monkeypatch.setattr(ldm, "POOL", 16)
     monkeypatch.setattr(gan, "RESTARTS", 2)
 
 

@@ -55,10 +55,12 @@ def test_good_task_sets_are_whole_numbers(registry):
                            grid) == {"resamplings": 3, "jump_length": 5, "particles": 4}
     assert check_task_sets({"resamplings": "3"}, "colourise", "colourise", classes(registry, "ddpm")) == {"resamplings": 3}
     assert set(declared_options(registry.models.get("ldm"))) == {"resamplings", "jump_length", "latent_fit",
-                                                                 "decode_mean"}
+                                                                 "decode_mean", "pool", "pool_steps"}
     assert check_task_sets({"latent_fit": "0", "decode_mean": "0"}, "inpaint", "complete",
                            classes(registry, "ldm")) == {"latent_fit": 0, "decode_mean": 0}
-    assert declared_options(registry.models.get("vae")) == {}
+    assert set(declared_options(registry.models.get("vae"))) == {"pool"}
+    # one key taken by two families (the VAE's and the latent diffusion's pool) is parsed by both
+    assert check_task_sets({"pool": "0"}, "inpaint", "complete", classes(registry, "ldm", "vae")) == {"pool": 0}
 
 
 def test_build_task_checks_the_sets_against_the_grid(registry):
