@@ -22,12 +22,16 @@ per call rather than per image.
 """
 from __future__ import annotations
 
+import logging
+
 import torch
 from torch import Tensor
 
 from genbench.nn.discrete import DiscreteLikelihood
 
-__all__ = ["POOL_CHUNK", "effective_sample_size", "pool_log_weights", "record_effective_sample_size", "resample"]
+__all__ = ["POOL_CHUNK", "choose_from_pool", "effective_sample_size", "pool_log_weights", "record_effective_sample_size", "resample"]
+
+log = logging.getLogger("genbench.tasks")
 
 #: pool members scored at once (bounds the (chunk, sub-pixels, levels) table of log-probabilities)
 POOL_CHUNK = 64
@@ -74,3 +78,13 @@ def resample(log_weights: Tensor, generator: torch.Generator | None) -> Tensor:
     (on the CPU from ``generator``, as the samplers' noise)."""
     probs = torch.softmax(log_weights.double().cpu(), dim=1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+def choose_from_pool(model: object, log_weights: Tensor, generator: torch.Generator | None, what: str) -> Tensor:
+    """One pool index per image drawn by ``resample``, after recording the images' ESS on ``model`` for the rows
+    (``record_effective_sample_size``) and logging it; ``what`` names the method in the log line."""
+    ess = effective_sample_size(log_weights)
+    record_effective_sample_size(model, ess)
+    log.info("%s: pool %d, effective sample size median %.2f, min %.2f over %d images",
+             what, log_weights.shape[1], float(ess.median()), float(ess.min()), len(log_weights))
+    return resample(log_weights, generator)

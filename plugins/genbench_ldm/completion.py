@@ -37,7 +37,6 @@ consistency step alone would be a projection of a sample that ignored the grey i
 from __future__ import annotations
 
 import dataclasses
-import logging
 
 import torch
 import torch.nn.functional as F
@@ -46,10 +45,7 @@ from torch import Tensor
 from genbench.diffusion.repaint import repaint_nfe, repaint_sample, sdedit_denoise
 from genbench.tasks.latent_fit import COMPLETION_NOISE, fit_latents, frozen
 from genbench.tasks.options import REPAINT_OPTIONS, TaskOption, option, repaint_details, repaint_options
-from genbench.tasks.pool_resampling import (effective_sample_size, pool_log_weights, record_effective_sample_size,
-                                             resample)
-
-log = logging.getLogger("genbench.tasks")
+from genbench.tasks.pool_resampling import choose_from_pool, pool_log_weights
 
 RESAMPLINGS = 10
 JUMP_LENGTH = 10
@@ -140,11 +136,8 @@ def importance_complete(model, x: Tensor, known: Tensor, generator: torch.Genera
     u, _ = model.sample_latents(m, steps, generator)
     params = model.networks["decoder"](u / (model.scale or 1.0))
     logw = pool_log_weights(model.lik, params, model.data.to_levels(x), known)
-    ess = effective_sample_size(logw)
-    record_effective_sample_size(model, ess)
-    log.info("ldm completion: pool %d (%s), effective sample size median %.2f, min %.2f over %d images",
-             m, model.sampler_name(steps), float(ess.median()), float(ess.min()), len(x))
-    image = model.decode(u[resample(logw, generator).to(u.device)], generator)
+    kept = choose_from_pool(model, logw, generator, f"ldm completion ({model.sampler_name(steps)} samples)")
+    image = model.decode(u[kept.to(u.device)], generator)
     return torch.where(known.expand_as(x), x, image.clamp(0, 1))
 
 

@@ -9,17 +9,12 @@ the decoder's likelihood of the known pixels, one kept per image and decoded as 
 (``genbench.tasks.pool_resampling``: consistent as M grows, a draw rather than the MAP point)."""
 from __future__ import annotations
 
-import logging
-
 import torch
 from torch import Tensor
 
 from genbench.tasks.latent_fit import FitProblem, complete_by_fit, denoise_by_fit, fit_nfe
 from genbench.tasks.options import TaskOption, option
-from genbench.tasks.pool_resampling import (effective_sample_size, pool_log_weights, record_effective_sample_size,
-                                             resample)
-
-log = logging.getLogger("genbench.tasks")
+from genbench.tasks.pool_resampling import choose_from_pool, pool_log_weights
 
 #: M, prior draws per call of importance-resampling completion (0: the MAP latent fit)
 POOL = 0
@@ -52,12 +47,9 @@ def importance_complete(model, x: Tensor, known: Tensor, generator: torch.Genera
     chunk = model.decode_chunk(1)
     logw = torch.cat([pool_log_weights(model.lik, model.decoder(z[i : i + chunk]), levels, known)
                       for i in range(0, pool, chunk)], dim=1)
-    ess = effective_sample_size(logw)
-    record_effective_sample_size(model, ess)
-    log.info("vae completion: pool %d, effective sample size median %.2f, min %.2f over %d images",
-             pool, float(ess.median()), float(ess.min()), len(x))
+    kept = choose_from_pool(model, logw, generator, "vae completion (prior draws)")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
-    image = model.decode(z[resample(logw, generator).to(z.device)], gen)
+    image = model.decode(z[kept.to(z.device)], gen)
     return torch.where(known.expand_as(x), x, image.clamp(0, 1))
 
 
