@@ -139,16 +139,24 @@ def state_sha256(state: dict[str, Tensor], exclude: tuple[str, ...] = ()) -> str
 
 
 def train_classifier(data: DataSplits, device: torch.device, epochs: int = 60, seed: int = 0) -> ClassifierNet:
-    """Fit the classifier on the train split: Adam with one-cycle lr, plain cross-entropy (no label smoothing,
-    which would cap confidence near 0.9 and make ``confident_share`` meaningless), +-1 px shifts
-    (no flips: digits are chiral); ``epochs`` passes or ``MAX_TRAIN_STEPS`` steps, whichever is fewer.
-    The initial weights come from torch's CPU generator seeded with ``seed`` inside a fork of it, so the fit
-    leaves the caller's random state as it was."""
-    gen = torch.Generator().manual_seed(seed)
+    """Fit the classifier on the train split (``fit_classifier`` on the unit images and their labels)."""
     classes = int(data.num_classes or int(data.train_labels.max()) + 1)
-    net = seeded_init(lambda: ClassifierNet(data.spec.channels, classes, data.spec.height), seed).to(device)
+    return fit_classifier(data.unit("train"), data.train_labels, classes, data.spec.height, device, epochs, seed)
+
+
+def fit_classifier(x: Tensor, y: Tensor, classes: int, height: int, device: torch.device, epochs: int = 60,
+                   seed: int = 0, prepare: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+                   channels: int | None = None) -> ClassifierNet:
+    """A ``ClassifierNet`` fitted to images ``x`` (n, C, H, W) in [0, 1] and labels ``y``: Adam with one-cycle
+    lr, plain cross-entropy (no label smoothing, which would cap confidence near 0.9 and make
+    ``confident_share`` meaningless), +-1 px shifts (no flips: digits are chiral); ``epochs`` passes or
+    ``MAX_TRAIN_STEPS`` steps, whichever is fewer.  ``prepare(batch, generator)`` (optional) turns each shifted
+    batch into the network's input of ``channels`` channels (e.g. a masked image plus its mask), drawing from the
+    same generator.  The initial weights come from torch's CPU generator seeded with ``seed`` inside a fork of
+    it, so the fit leaves the caller's random state as it was."""
+    gen = torch.Generator().manual_seed(seed)
+    net = seeded_init(lambda: ClassifierNet(channels or x.shape[1], classes, height), seed).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    x, y = data.unit("train"), data.train_labels
     n, bs = len(x), min(128, len(x))
     per_epoch = max(1, n // bs)
     steps = min(epochs * per_epoch, MAX_TRAIN_STEPS)
@@ -159,11 +167,13 @@ def train_classifier(data: DataSplits, device: torch.device, epochs: int = 60, s
             perm = torch.randperm(n, generator=gen)
         i = (step % per_epoch) * bs
         idx = perm[i : i + bs]
-        xb = x[idx].to(device)
+        xb = x[idx]
         # small random shifts (+-1 px) so the features are not brittle to sampler jitter
         shift = torch.randint(-1, 2, (2,), generator=gen).tolist()
         xb = torch.roll(xb, shifts=shift, dims=(2, 3))
-        loss = F.cross_entropy(net.logits(xb), y[idx].to(device))
+        if prepare is not None:
+            xb = prepare(xb, gen)
+        loss = F.cross_entropy(net.logits(xb.to(device)), y[idx].to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

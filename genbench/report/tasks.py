@@ -7,7 +7,8 @@ standard errors; several: ``genbench.report.intervals.seed_interval``, which com
 run's own noise).  Two reference rows give the scale: "truth" is what a perfect restoration scores (the
 classifier's accuracy on the uncorrupted images, ``class_agreement_floor``, and the FID of the originals,
 ``restored_fid_floor``); "nearest training image" is the retrieval reference of completion tasks
-(``genbench.tasks.retrieval``: ``*_retrieval`` rows).  Every row says over how many test images it was measured
+(``genbench.tasks.retrieval``: ``*_retrieval`` rows); "known part only" and "exact sampler, estimated" say how
+ambiguous the known part is (``genbench.tasks.ambiguity``: a classifier shown only the known pixels).  Every row says over how many test images it was measured
 (``images``: the first n of the test split); the references are measured on the same images as the models they
 stand beside, so where cells restored different numbers of images (``--task-images``) each number gets its own
 reference rows ("truth (reference, 50 images)"), never the reference of other images.
@@ -49,6 +50,10 @@ REFERENCES = [
     (TRUTH, "the uncorrupted images", FLOORS),
     (RETRIEVAL, "unknown region copied from the training image nearest on the known pixels",
      {m: f"{m}_retrieval" for m in ("class_agreement", "psnr_unknown")}),
+    ("known part only (reference)", "a classifier shown only the known pixels names the class (genbench.tasks."
+     "ambiguity)", {"class_agreement": "class_agreement_known_only"}),
+    ("exact sampler, estimated (reference)", "mean q(class | known pixels): about what a sampler of the true "
+     "conditional keeps", {"class_agreement": "class_agreement_sampler_ceiling"}),
 ]
 #: how the ± of the task tables is made (under every task table)
 INTERVAL_NOTE = ("± is the half-width of a 95% interval: with " + METHOD_WORDS["normal"] + "; with "

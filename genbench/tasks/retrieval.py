@@ -11,25 +11,32 @@ denoising and colourisation have no known sub-pixels to match on.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
-__all__ = ["nearest_known", "retrieval_complete"]
+__all__ = ["known_distances", "nearest_known", "retrieval_complete"]
+
+
+def known_distances(observed: Tensor, known: Tensor, pool: Tensor, chunk: int = 256) -> Iterator[Tensor]:
+    """Squared distances over the known sub-pixels, ``sum_known (observed - pool_j)^2``, from each ``observed``
+    (n, C, H, W) to every ``pool`` image (m, C, H, W): (chunk, m) float64 blocks in the order of ``observed``.
+    ``known`` (n, 1 or C, H, W)."""
+    mask = known.expand_as(observed).flatten(1).to(torch.float64)
+    obs = (observed.flatten(1).to(torch.float64) * mask)
+    flat = pool.flatten(1).to(torch.float64)
+    squares = (flat * flat).T
+    for i in range(0, len(obs), chunk):
+        o, w = obs[i : i + chunk], mask[i : i + chunk]
+        # sum_k w_k (o_k - p_k)^2 = sum w o^2 - 2 sum w o p + sum w p^2   (w in {0,1}, o already masked)
+        yield (o * o).sum(1, keepdim=True) - 2.0 * o @ flat.T + w @ squares
 
 
 def nearest_known(observed: Tensor, known: Tensor, pool: Tensor, chunk: int = 256) -> Tensor:
     """Index into ``pool`` (m, C, H, W) of the image closest to each ``observed`` (n, C, H, W) over its known
     sub-pixels: argmin_j sum_known (observed - pool_j)^2 (ties: the lowest index).  ``known`` (n, 1 or C, H, W)."""
-    mask = known.expand_as(observed).flatten(1).to(torch.float64)
-    obs = (observed.flatten(1).to(torch.float64) * mask)
-    flat = pool.flatten(1).to(torch.float64)
-    best = []
-    for i in range(0, len(obs), chunk):
-        o, w = obs[i : i + chunk], mask[i : i + chunk]
-        # sum_k w_k (o_k - p_k)^2 = sum w o^2 - 2 sum w o p + sum w p^2   (w in {0,1}, o already masked)
-        dist = (o * o).sum(1, keepdim=True) - 2.0 * o @ flat.T + w @ (flat * flat).T
-        best.append(dist.argmin(1))
-    return torch.cat(best)
+    return torch.cat([dist.argmin(1) for dist in known_distances(observed, known, pool, chunk)])
 
 
 def retrieval_complete(observed: Tensor, known: Tensor, pool: Tensor) -> Tensor:

@@ -32,6 +32,7 @@ from genbench.results import measurement_row
 from genbench.tasks.base import Corrupted, Task, task_seed
 from genbench.tasks.metrics import class_agreement, diversity, error_rows
 from genbench.tasks.options import apply_task_options, check_task_sets, parse_task_sets
+from genbench.tasks.ambiguity import known_part_conditional, reference_rows
 from genbench.tasks.retrieval import retrieval_complete
 
 log = logging.getLogger("genbench")
@@ -48,6 +49,9 @@ class TaskOptions:
     completions: int = 4
     diversity_inputs: int = 10
     batch_size: int = 100
+    #: completion tasks on labelled data: also fit the known-part classifier of ``genbench.tasks.ambiguity``
+    #: (cached per data set and mask) for the ``class_agreement_known_only`` / ``_sampler_ceiling`` rows
+    ambiguity: bool = True
 
 
 #: what the ``*_retrieval`` rows are (``genbench.tasks.retrieval``): the same for every model of a data set
@@ -160,6 +164,13 @@ def evaluate_task(model: GenerativeModel, task: Task, ctx: EvalContext,
                 p, se = class_agreement(ext.probabilities(images), labels)
                 rows.append(Measurement(name, p, "fraction", True, stderr=se, details={**base, "meaning": meaning},
                                         **common))
+            if retrieved is not None and options.ambiguity and task.mask is not None:
+                progress.phase(f"task {task.name} {task.label}: known-part classifier (fitted once, then cached)")
+                reference = known_part_conditional(data, task.mask, ctx.cache_dir, ctx.device)
+                q = reference.probabilities(corrupted.observed, corrupted.known)
+                for name, value, se, meaning in reference_rows(q, labels):
+                    rows.append(Measurement(name, value, "fraction", True, n=n, stderr=se,
+                                            details={**base, "meaning": meaning, **reference.details}))
     if n >= 2:
         from genbench.metrics.features import stream_features, tensor_batches
         from genbench.metrics.stats import fid_from_stats
@@ -293,6 +304,7 @@ def summary_line(rows: list[dict[str, Any]]) -> str:
     parts = []
     for metric, title, fmt in (("class_agreement", "class agreement", "{:.3f}"),
                                ("class_agreement_retrieval", "(nearest training image", "{:.3f})"),
+                               ("class_agreement_sampler_ceiling", "(exact sampler about", "{:.3f})"),
                                ("psnr_unknown", "PSNR unknown",
                                "{:.2f} dB"), ("mse_known", "MSE known", "{:.2g}"), ("diversity", "diversity", "{:.3f}"),
                                ("seconds_per_image", "s/image", "{:.3g}"), ("nfe", "NFE", "{:.0f}")):

@@ -85,7 +85,12 @@ def test_corruption_is_deterministic_from_the_seed(digits):
     assert torch.equal(inpaint.observed[inpaint.known.expand_as(x)], x[inpaint.known.expand_as(x)])
 
 
-def test_the_truth_scores_psnr_inf_and_the_classifiers_accuracy(digits, registry, tmp_path):
+def test_the_truth_scores_psnr_inf_and_the_classifiers_accuracy(digits, registry, tmp_path, monkeypatch):
+    from functools import partial
+
+    from genbench.tasks import ambiguity, run
+
+    monkeypatch.setattr(run, "known_part_conditional", partial(ambiguity.known_part_conditional, epochs=2))
     task = Inpaint("bottom-half")
     n = 60
     truth = digits.unit("test")[:n]
@@ -118,9 +123,16 @@ def test_the_truth_scores_psnr_inf_and_the_classifiers_accuracy(digits, registry
     assert by["class_agreement_retrieval"].value == pytest.approx(agree / n, abs=1e-12)
     assert by["mse_unknown_retrieval"].value == pytest.approx(sum(sq) / n, rel=1e-6)
     assert by["psnr_unknown_retrieval"].stderr > 0 and "Hays & Efros" in by["class_agreement_retrieval"].details["meaning"]
-    # denoising has no known pixels to match on: no retrieval rows
+    # the known-part references (genbench.tasks.ambiguity), recomputed here from the cached classifier
+    ref = ambiguity.known_part_conditional(digits, task.mask, tmp_path, torch.device("cpu"), epochs=2)
+    q = ref.probabilities(corrupted.observed, corrupted.known)
+    labels = digits.test_labels[:n]
+    assert by["class_agreement_known_only"].value == pytest.approx(float((q.argmax(-1) == labels).double().mean()))
+    assert by["class_agreement_sampler_ceiling"].value == pytest.approx(float(q[torch.arange(n), labels].mean()))
+    assert by["class_agreement_sampler_ceiling"].details["estimator"] in ("cnn", "neighbours")
+    # denoising has no known pixels to match on: no retrieval or known-part rows
     rows, _ = evaluate_task(model, Denoise(sigma=0.2), ctx, TaskOptions(n_images=4, completions=1))
-    assert not any(m.metric.endswith("_retrieval") for m in rows)
+    assert not any(m.metric.endswith(("_retrieval", "_known_only", "_ceiling")) for m in rows)
 
 
 def test_models_without_the_capability_are_reported_not_crashed(digits, registry, tmp_path):
@@ -139,14 +151,15 @@ def test_pixelcnn_rows_say_which_completion_method_ran(digits, registry, tmp_pat
     ctx = stub_context(model, digits, registry, tmp_path)
     task = Inpaint("center")
     task.options = {"particles": 2}
-    rows, _ = evaluate_task(model, task, ctx, TaskOptions(n_images=4, completions=1))
+    rows, _ = evaluate_task(model, task, ctx, TaskOptions(n_images=4, completions=1, ambiguity=False))
     by = {m.metric: m for m in rows}
     assert by["supported"].value == 1.0 and by["mse_known"].value == 0.0
+    assert "class_agreement_known_only" not in by  # ambiguity=False: no known-part classifier
     assert by["supported"].details["method"].startswith("importance resampling, K=2")
     assert by["supported"].details["particles"] == 2 and by["supported"].details["setting"] == "center, particles=2"
     assert by["nfe"].value == 2 * (16 + 1)
     rows, _ = evaluate_task(model, Inpaint("bottom-half"), ctx, TaskOptions(n_images=4, completions=2,
-                                                                           diversity_inputs=2))
+                                                                           diversity_inputs=2, ambiguity=False))
     by = {m.metric: m for m in rows}
     assert by["supported"].value == 1.0 and by["mse_known"].value == 0.0 and by["nfe"].value == 32
     assert by["supported"].details["method"] == "raster-prefix exact" and "particles" not in by["nfe"].details
@@ -169,3 +182,6 @@ def test_the_summary_line_shows_the_retrieval_reference_beside_the_class_agreeme
     rows = [{"metric": "supported", "value": 1.0, "details": "{}"}, {"metric": "class_agreement", "value": 0.77},
             {"metric": "class_agreement_retrieval", "value": 0.8}, {"metric": "psnr_unknown", "value": 12.345}]
     assert summary_line(rows) == "class agreement 0.770 (nearest training image 0.800), PSNR unknown 12.35 dB"
+    rows.append({"metric": "class_agreement_sampler_ceiling", "value": 0.79})
+    assert summary_line(rows) == ("class agreement 0.770 (nearest training image 0.800) (exact sampler about 0.790), "
+                                  "PSNR unknown 12.35 dB")
