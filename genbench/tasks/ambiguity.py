@@ -45,6 +45,7 @@ from torch import Tensor
 from genbench.data.base import DataSplits
 from genbench.io import atomic_write_json, load_verified, save_verified
 from genbench.metrics.extractors import ClassifierNet, fit_classifier, seeded_init
+from genbench.tasks.base import task_seed
 from genbench.tasks.masks import MaskSpec
 from genbench.tasks.retrieval import known_distances
 
@@ -138,7 +139,9 @@ def fit_neighbours(pool: Tensor, pool_labels: Tensor, classes: int, observed: Te
     est = NeighbourConditional(pool, pool_labels, classes, 1.0, ALPHAS[0])
     dist, nb_labels = est.nearest(observed, known)
     spread = dist[:, -1] - dist[:, 0]  # how far the k-th neighbour is beyond the first: the kernel's natural scale
-    scale = float(spread.median()) if float(spread.median()) > 0 else float(spread.max().clamp_min(1e-6))
+    scale = float(spread.median())
+    if scale <= 0:  # most held-out images have k equally near neighbours: the widest gap instead
+        scale = float(spread.max().clamp_min(1e-6))
     best: tuple[float, float, float] | None = None
     for factor in BANDWIDTH_FACTORS.tolist():
         for alpha in ALPHAS:
@@ -148,11 +151,6 @@ def fit_neighbours(pool: Tensor, pool_labels: Tensor, classes: int, observed: Te
     assert best is not None
     est.tau, est.alpha = best[1], best[2]
     return est, best[0]
-
-
-def _mask_seed(*parts: object) -> int:
-    text = ":".join(str(p) for p in (RECIPE, *parts))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
 
 def known_part_conditional(data: DataSplits, mask: MaskSpec, cache_dir: Path, device: torch.device,
@@ -176,7 +174,7 @@ def known_part_conditional(data: DataSplits, mask: MaskSpec, cache_dir: Path, de
                                    "n_train": len(data.train_labels), "estimator": "cnn", "temperature": 1.0}
         if data.val_labels is not None:  # tune on held-out images
             val = data.unit("val")
-            val_known = mask.known_mask(len(val), height, width, torch.Generator().manual_seed(_mask_seed(mask.label)))
+            val_known = mask.known_mask(len(val), height, width, torch.Generator().manual_seed(task_seed(0, RECIPE, mask.label)))
             logits = CNNConditional(net, 1.0).probabilities(val, val_known).log()  # log-softmax: z - const
             temperature, nll_cnn = fit_temperature(logits, data.val_labels)
             neighbours, nll_nb = fit_neighbours(pool, data.train_labels, classes, val, val_known, data.val_labels)

@@ -29,10 +29,10 @@ from genbench.model import GenerativeModel
 from genbench.naming import safe_name
 from genbench.progress import current as current_progress
 from genbench.results import measurement_row
+from genbench.tasks.ambiguity import known_part_conditional, reference_rows
 from genbench.tasks.base import Corrupted, Task, task_seed
 from genbench.tasks.metrics import class_agreement, diversity, error_rows
 from genbench.tasks.options import apply_task_options, check_task_sets, parse_task_sets
-from genbench.tasks.ambiguity import known_part_conditional, reference_rows
 from genbench.tasks.retrieval import retrieval_complete
 
 log = logging.getLogger("genbench")

@@ -57,7 +57,7 @@ POOL = 2048
 POOL_STEPS = 50
 TASK_OPTIONS = {
     "pool": TaskOption("latent diffusion's completion by importance resampling: its own samples per call weighed by "
-                       "the decoder's likelihood of the known pixels (0: RePaint in latent space)", 2048, minimum=0),
+                       "the decoder's likelihood of the known pixels (0: RePaint in latent space)", POOL, minimum=0),
     "pool_steps": TaskOption("sampler steps of the importance-resampling pool (DDIM; >= T: ancestral)", POOL_STEPS),
     **{k: dataclasses.replace(v, capabilities=frozenset({"complete"}))  # no colourisation here
        for k, v in REPAINT_OPTIONS.items()},
