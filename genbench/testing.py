@@ -46,6 +46,16 @@ LIKELIHOOD_RTOL = 1e-4
 RELOAD_SEED = 4321
 
 
+def tiny_model(model_cls: type[GenerativeModel], spec: DataSpec, overrides: dict | None = None, seed: int = 0,
+               device: str = "cpu") -> GenerativeModel:
+    """A fresh, untrained ``model_cls`` at its ``tiny`` preset (with ``overrides``) for ``spec``: weights drawn
+    after ``torch.manual_seed(seed)``, in eval mode (what restoration and sampling tests start from)."""
+    torch.manual_seed(seed)
+    model = model_cls(resolve_config(model_cls, "tiny", spec, overrides or {}), spec, device)
+    model.train(False)
+    return model
+
+
 def contract_batch(spec: DataSpec, n: int = 8, seed: int = 0) -> torch.Tensor:
     """A batch of structured images (blobs plus noise) at the data's levels, as floats in [0, 1]."""
     g = torch.Generator().manual_seed(seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genbench.config import resolve_config
+from genbench.testing import tiny_model
 from genbench.model import supports
 from genbench.plugins import build_registry
 from genbench.data.files import resolve_dataset
@@ -40,11 +40,7 @@ def setup():
 
 
 def tiny(registry, name, spec):
-    cls = registry.models.get(name)
-    torch.manual_seed(0)
-    model = cls(resolve_config(cls, "tiny", spec, {}), spec, "cpu")
-    model.train(False)
-    return model
+    return tiny_model(registry.models.get(name), spec)
 
 
 @pytest.mark.parametrize("name", FAMILIES)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genbench.config import resolve_config
+from genbench.testing import tiny_model
 from genbench.data.files import resolve_dataset
 from genbench.diffusion.repaint import repaint_nfe
 from genbench.plugins import build_registry
@@ -76,11 +76,7 @@ def test_build_task_checks_the_sets_against_the_grid(registry):
 @pytest.fixture(scope="module")
 def ddpm(registry):
     spec = resolve_dataset("digits", registry).spec
-    cls = registry.models.get("ddpm")
-    torch.manual_seed(0)
-    model = cls(resolve_config(cls, "tiny", spec, {}), spec, "cpu")
-    model.train(False)
-    return model
+    return tiny_model(registry.models.get("ddpm"), spec)
 
 
 def test_the_defaults_are_the_papers_and_the_options_reach_the_method(ddpm):

@@ -6,24 +6,20 @@ import pytest
 import torch
 
 import genbench_ldm.completion as completion
-from genbench.config import resolve_config
 from genbench.data.files import resolve_dataset
 from genbench.plugins import build_registry
 from genbench.tasks.latent_fit import COMPLETION_NOISE
 from genbench.tasks.masks import parse_mask
 from genbench.tasks.options import apply_task_options
+from genbench.testing import tiny_model
 
 
 @pytest.fixture(scope="module")
 def setup():
     registry = build_registry(autoload=True)
     data = resolve_dataset("digits", registry).load()
-    cls = registry.models.get("ldm")
-    torch.manual_seed(0)
     # decode="sample": as the quick and standard presets on digits (at most 64 levels), whose samples are draws
-    model = cls(resolve_config(cls, "tiny", data.spec, {"decode": "sample"}), data.spec, "cpu")
-    model.train(False)
-    return model, data
+    return tiny_model(registry.models.get("ldm"), data.spec, {"decode": "sample"}), data
 
 
 def known_pixel_objective(model, u, x, known):

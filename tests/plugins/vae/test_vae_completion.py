@@ -6,22 +6,18 @@ import pytest
 import torch
 
 import genbench_vae.completion as completion
-from genbench.config import resolve_config
 from genbench.data.files import resolve_dataset
 from genbench.plugins import build_registry
 from genbench.tasks.masks import parse_mask
 from genbench.tasks.options import apply_task_options
+from genbench.testing import tiny_model
 
 
 @pytest.fixture(scope="module")
 def setup():
     registry = build_registry(autoload=True)
     data = resolve_dataset("digits", registry).load()
-    cls = registry.models.get("vae")
-    torch.manual_seed(0)
-    model = cls(resolve_config(cls, "tiny", data.spec, {"prior": "mixture"}), data.spec, "cpu")
-    model.train(False)
-    return model, data
+    return tiny_model(registry.models.get("vae"), data.spec, {"prior": "mixture"}), data
 
 
 def test_the_default_is_the_map_fit_and_the_rows_say_so(setup):
