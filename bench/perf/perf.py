@@ -59,7 +59,7 @@ DIGITS = DataSpec(1, 8, 8, 17)
 SIZES: dict[str, dict[str, Any]] = {
     "full": dict(peak_n=1024, peak_reps=20, batch=100, ddim_steps=50, ddpm_T=100, reps=2, harness_steps=30,
                  harness_reps=3, n_cnn=10_000, n_inception=32, inception_batch=32, flops_steps=3, flops_sample_n=20,
-                 pixelcnn_n=20, ddpm28=True, compile=True, compile_steps=5),
+                 pixelcnn_n=20, ddpm28=True, compile=True, compile_steps=5, layouts=True),
     "quick": dict(peak_n=512, peak_reps=10, batch=50, ddim_steps=10, ddpm_T=20, reps=2, harness_steps=8,
                   harness_reps=1, n_cnn=2000, n_inception=0, inception_batch=16, flops_steps=1, flops_sample_n=4,
                   pixelcnn_n=4, ddpm28=False, compile=False, compile_steps=3),
@@ -357,9 +357,9 @@ def bench_flops(reg, device: torch.device, precisions: list[str], families: list
         except Exception as exc:  # one family's failure is recorded, the others still run
             rows.append({"family": name, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]})
             print(f"flops {name}: {rows[-1]['error']}", flush=True)
-    if ddpm28:
+    if ddpm28:  # the batch the 28x28 presets train with (quick and standard: 128)
         rows.append(bench_family(reg, "ddpm", DataSpec(1, 28, 28, 256), device, precisions, steps, sample_n, peak,
-                                 sample=False, batch_size=64))
+                                 sample=False))
     return rows
 
 
@@ -400,7 +400,7 @@ def bench_layouts(reg, device: torch.device, precisions: list[str], steps: int,
     channels_last) x kernel choice (CUDA: deterministic / autotuned cuDNN), each case a fresh model with the same
     seed: which settings a device should run with.  ``cases``: (label, preset, data spec, batch)."""
     if cases is None:
-        cases = [("ddpm quick 28x28", "quick", DataSpec(1, 28, 28, 256), 64)]
+        cases = [("ddpm quick 28x28", "quick", DataSpec(1, 28, 28, 256), 128)]
         if device.type == "cuda":
             cases.append(("ddpm paper 32x32x3", "paper", DataSpec(3, 32, 32, 256), 128))
     precs = list(precisions) + (["tf32"] if device.type == "cuda" and "fp32" in precisions else [])
