@@ -15,9 +15,8 @@ $(BIN)/genbench: pyproject.toml
 
 venv: $(BIN)/genbench
 
-run: venv
+run: venv  # genbench run writes the report of its out folder (reports/index.html) when the cells are done
 	$(BIN)/genbench run --models $(MODELS)
-	$(BIN)/genbench report
 
 report: venv
 	$(BIN)/genbench report

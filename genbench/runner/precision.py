@@ -3,8 +3,9 @@
 ``--precision fp32|bf16|fp16|auto`` (the ``precision`` config field) picks the dtype of the training step and
 of the sampler's network calls:
 
-- ``fp32``: no autocast (the default: quality at reduced precision is verified per family with
-  ``bench/grids/precision_*_digits.toml`` before a family's default may change);
+- ``fp32``: no autocast (the config field's default: a family's preset may ask for ``auto`` only after
+  ``bench/grids/precision_*_digits.toml`` and ``bench/precision.py`` showed that its quality holds in bf16 --
+  since 2026-12-03 the quick presets of DDPM, GAN and VAE, checked by ``tests/bench/test_precision.py``);
 - ``bf16``: ``torch.autocast(dtype=torch.bfloat16)`` around ``model.train_step`` and ``model.sample`` --
   matrix products and convolutions in bfloat16 (8-bit mantissa, fp32's exponent range, so no loss scaling is
   needed, Kalamkar et al. 2019), reductions, norms and the optimiser's update in fp32 (weights stay fp32);

@@ -13,6 +13,13 @@ on data of known entropy it gives a bound within a few percent of the entropy, s
 looser), and DDIM-50 for the quick preset's samples (1000-step ancestral sampling of 1000 images costs
 about 32 TFLOP, minutes of CPU; DDIM-50 costs 1/20 of that).
 
+The quick preset trains 1200 steps in bf16 where the hardware multiplies it natively (``precision`` "auto",
+``genbench.runner.precision``): on digits over seeds 0-2 (2026-12-03, ``bench/results/precision_digits.md`` and
+README "Speed") bf16 held quality at 2000 steps (FID 6.7 ± 1.9 vs 7.0 ± 0.4 in fp32, test bound 2.091 vs 2.090
+bits/dim), and 1200 bf16 steps with the cosine decay ending there gave the FID of 2000 fp32 steps (7.0 ± 0.8) at
+1.8x less training time, for a bound 0.03 bits/dim looser (2.119; 1500 steps: 2.107).  The standard preset keeps
+its steps for the bound.
+
 The quick and standard presets learn the variances with L_hybrid and start the cosine schedule at the levels'
 ``sigma_min`` (below); on digits at ``quick`` (seed 0, 2026-11-30) the test bound fell from 3.47 (fixed beta~, the
 clamped mean) to 2.11 bits/dim; ``sigma_min`` does most of it (2.13 alone), the learned variances give 0.03 at
@@ -133,7 +140,7 @@ class DDPM(RestorationModule, GenerativeModel):
             "T": 1000, "schedule": "cosine", "ch": 32, "ch_mult": [1, 2], "num_res_blocks": 1,
             "attn_resolutions": [], "dropout": 0.0, "lr": 2e-3, "warmup_steps": 100, "lr_decay": True,
             "ema_decay": 0.995, "variance": "posterior", "learn_sigma": True, "loss": "hybrid", "sigma_min": "auto",
-            "batch_size": 128, "max_steps": 2000, "max_minutes": 4.5,
+            "batch_size": 128, "max_steps": 1200, "max_minutes": 4.5, "precision": "auto",
             "eval_every": 500, "n_samples": 1000, "sample_batch_size": 500, "sample_steps": [50],
             "vlb_strata": 32, "test_vlb_strata": 64,
         },

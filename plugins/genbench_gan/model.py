@@ -83,7 +83,8 @@ class GAN(RestorationModule, GenerativeModel):
     presets: dict[str, dict[str, Any]] = {
         "tiny": {"max_steps": 2, "batch_size": 8, "latent_dim": 16, "g_width": 8, "d_width": 8,
                  "n_samples": 16, "sample_batch_size": 16, "ema_calibration_batches": 1},
-        "quick": {"max_steps": 3000, "max_minutes": 2.25, "batch_size": 64, "latent_dim": 64, "g_width": 32, "d_width": 32},
+        "quick": {"max_steps": 3000, "max_minutes": 2.25, "batch_size": 64, "latent_dim": 64, "g_width": 32, "d_width": 32,
+                  "precision": "auto"},
         "standard": {"max_steps": 10000, "batch_size": 64, "latent_dim": 64, "g_width": 32, "d_width": 32},
     }
     #: on images larger than 8x8: the budget alone ends "standard" training (no step cap), with FID every 2500 steps

@@ -82,7 +82,7 @@ class VAE(RestorationModule, GenerativeModel):
         "tiny": {"max_steps": 2, "batch_size": 8, "eval_every": 2, "n_samples": 8, "sample_batch_size": 8,
                  "latent_dim": 4, "channels": 8, "iwae_k": 4},
         "quick": {"max_steps": 600, "max_minutes": 0.75, "eval_every": 50, "lr": 2e-3, "dropout": 0.2,
-                  "prior": "mixture", "n_samples": 1000, "sample_batch_size": 500},
+                  "prior": "mixture", "n_samples": 1000, "sample_batch_size": 500, "precision": "auto"},
         "standard": {"max_steps": 4000, "eval_every": 50, "lr": 2e-3, "dropout": 0.4, "prior": "mixture",
                      "n_samples": 1000, "sample_batch_size": 500},
     }
