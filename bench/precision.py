@@ -107,7 +107,7 @@ def compare_grids(fp32_rows: list[dict], bf16_rows: list[dict]) -> dict[str, dic
 
 
 def fmt_interval(mean: float, half: float) -> str:
-    return f"{mean:.3g}" if math.isnan(half) else f"{mean:.3g} ± {half:.2g}"
+    return f"{mean:#.3g}" if math.isnan(half) else f"{mean:#.3g} ± {half:#.2g}"
 
 
 def markdown(families: dict[str, dict[str, Any]], missing: list[str], commands: list[str]) -> str:
@@ -122,7 +122,7 @@ def markdown(families: dict[str, dict[str, Any]], missing: list[str], commands: 
     for fam, res in families.items():
         for c in res["checks"]:
             if c["measure"].startswith("fid:"):
-                diff = f"{c['bf16_mean'] - c['fp32_mean']:+.3g}"
+                diff = f"{c['bf16_mean'] - c['fp32_mean']:+#.2g}"
                 cells = (fmt_interval(c["fp32_mean"], c["fp32_half_width"]),
                          fmt_interval(c["bf16_mean"], c["bf16_half_width"]))
             else:
