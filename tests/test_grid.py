@@ -167,8 +167,9 @@ EXPECTED = {
     "leaderboard_standard_fashion": _expect(["ldm", "ddpm", "vae", "gan", "pixelcnn", "vdm", "independent"],
                                             ["fashion-mnist"], [0, 1, 2], "standard", {}, "reports-standard-fashion"),
     "main_job": _expect(["ddpm", "vae", "gan"], DIGITS, [0], "quick", {}, "reports"),
-    "fashion_quick_diffusion": _expect(["ldm", "vdm", "ddpm"], ["fashion-mnist"], [0], "quick", {},
-                                       "reports-fashion-quick"),
+    # the DDPM's quick preset as it was when the committed cells ran (same run ids)
+    "fashion_quick_diffusion": _expect(["ldm", "vdm", "ddpm"], ["fashion-mnist"], [0], "quick",
+                                       {"ddpm": {"max_steps": "2000", "precision": "fp32"}}, "reports-fashion-quick"),
     "ddpm_quick": _expect(["ddpm"], DIGITS, [0], "quick", {"ddpm": {"sampling_seeds": "3"}}, "reports-bench/ddpm_quick"),
     "ddpm_standard": _expect(["ddpm"], DIGITS, [0], "standard", {"ddpm": {"sampling_seeds": "3"}},
                              "reports-bench/ddpm_standard"),
@@ -194,7 +195,9 @@ EXPECTED = {
                                  {m: {**EQUAL_TIME, "sampling_seeds": "2"} for m in ("ldm", "ddpm")},
                                  "reports-bench/ldm_fashion-mnist"),
     **{f"precision_{p}_digits": _expect(PRECISION_MODELS, DIGITS, [0, 1, 2], "quick",
-                                        {m: {"precision": p, "max_minutes": "none"} for m in PRECISION_MODELS},
+                                        {m: {"precision": p, "max_minutes": "none",
+                                             **({"max_steps": "2000"} if m == "ddpm" else {})}
+                                         for m in PRECISION_MODELS},
                                         f"reports-bench/precision_{p}_digits") for p in ("fp32", "bf16")},
 }
 
