@@ -7,8 +7,8 @@
 #   3. perf: bench/perf/perf.py --device cuda (its "cuda" sizes: sampling vs diffusers, harness overhead, FID
 #      pipeline on 10,000 images per set with the classifier CNN and Inception, FLOPs and the ratio to the GPU's
 #      measured fp32/bf16 matmul peak, the DDPM paper preset on CIFAR-shaped data, torch.compile), its JSON +
-#      Markdown written to $OUT/perf_cuda.{json,md} after every section (a run stopped by its time limit keeps
-#      what it measured).
+#      Markdown written to $OUT/perf_cuda.{json,md} at the end, and the JSON so far to $OUT/perf_cuda.partial.json
+#      after every section (a run stopped by its time limit keeps what it measured there).
 #
 # Packages the GPU machine lacks travel in .gpu/ (ignored by git; name it in the device tool's `carry`), made here:
 #   mkdir -p .gpu && python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 -d .gpu \

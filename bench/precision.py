@@ -52,11 +52,9 @@ def seed_interval(values: list[float]) -> tuple[float, float]:
 
 def by_family(rows: list[dict]) -> dict[str, dict[str, dict[int, dict]]]:
     """model -> measure ("fid:<sampler>", "bpd:<kind>", "train_seconds", "images_per_second:<sampler>") -> seed ->
-    row; only the model's own test-split rows (not floors, not validation)."""
+    row: the model's (or baseline's) own test-split rows; floors and validation rows have other metric names."""
     out: dict[str, dict[str, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
-        if r.get("role", "model") != "model":
-            continue
         metric = r.get("metric")
         key = {"fid": f"fid:{r.get('sampler')}", "bits_per_dim": f"bpd:{r.get('kind')}",
                "train_seconds": "train_seconds",
@@ -106,8 +104,13 @@ def compare_grids(fp32_rows: list[dict], bf16_rows: list[dict]) -> dict[str, dic
     return {m: compare(a[m], b[m]) for m in sorted(set(a) & set(b))}
 
 
+def sig(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits, trailing zeros kept (7.00, 0.40) but no bare point (14, 137)."""
+    return f"{value:#.{digits}g}".rstrip(".")
+
+
 def fmt_interval(mean: float, half: float) -> str:
-    return f"{mean:#.3g}" if math.isnan(half) else f"{mean:#.3g} ± {half:#.2g}"
+    return sig(mean, 3) if math.isnan(half) else f"{sig(mean, 3)} ± {sig(half, 2)}"
 
 
 def markdown(families: dict[str, dict[str, Any]], missing: list[str], commands: list[str]) -> str:
@@ -122,7 +125,7 @@ def markdown(families: dict[str, dict[str, Any]], missing: list[str], commands: 
     for fam, res in families.items():
         for c in res["checks"]:
             if c["measure"].startswith("fid:"):
-                diff = f"{c['bf16_mean'] - c['fp32_mean']:+#.2g}"
+                diff = ("+" if c["bf16_mean"] >= c["fp32_mean"] else "") + sig(c["bf16_mean"] - c["fp32_mean"], 2)
                 cells = (fmt_interval(c["fp32_mean"], c["fp32_half_width"]),
                          fmt_interval(c["bf16_mean"], c["bf16_half_width"]))
             else:

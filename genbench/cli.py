@@ -65,7 +65,7 @@ def main() -> None:
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "auto"]), default=None,
               help="Training-step and sampler dtype: auto = bf16 where the CPU/GPU has it natively, else fp16 "
                    "(loss-scaled) on CUDA, else fp32; likelihoods stay fp32 (the precision config field).  "
-                   "[default: fp32]")
+                   "[default: the preset's: auto where the precision grids held (README, \"Speed\"), else fp32]")
 @click.option("--threads", default="auto", show_default=True, metavar="N|auto",
               help="Intra-op CPU threads per cell (auto: OMP_NUM_THREADS, else the cores this process may use).")
 @click.option("--compile", "compile_nets", is_flag=True, help="torch.compile the models' networks (pays only for "

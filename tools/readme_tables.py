@@ -21,6 +21,7 @@ real-data floor from the tidy rows of
 ``leaderboard_standard_digits.csv``.  ``leaderboard_standard_fashion``: the same digest of the Fashion-MNIST
 standard leaderboard.  ``main_job``: the same digest of ``bench/results/main_job.md`` (the cells
 ``make run`` runs, from ``bench/grids/main_job.toml``), its ratios from that file's JSON rows.
+``precision_digits``: the tables of ``bench/results/precision_digits.md`` (``bench/precision.py``) as they are.
 """
 from __future__ import annotations
 
@@ -205,10 +206,28 @@ def minimal_plugin() -> str:
     return "\n".join(out)
 
 
+def precision_digits() -> str:
+    """The tables of ``bench/results/precision_digits.md`` (``bench/precision.py``: bf16 against fp32 per family)
+    as they are, and its line naming the families not yet compared."""
+    text = (RESULTS / "precision_digits.md").read_text(encoding="utf-8")
+    out, previous_was_table = [], False
+    for line in text.splitlines():
+        is_table = line.startswith("|")
+        if is_table:
+            if out and not previous_was_table:
+                out.append("")
+            out.append(line)
+        elif line.startswith("Not in both grids yet"):
+            out += ["", line]
+        previous_was_table = is_table
+    return "\n".join(out) + "\n"
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "leaderboard_standard_digits": leaderboard_standard_digits,
     "leaderboard_standard_fashion": leaderboard_standard_fashion,
     "main_job": main_job,
+    "precision_digits": precision_digits,
     "json_schemas": json_schemas,
     "minimal_plugin": minimal_plugin,
 }

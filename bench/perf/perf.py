@@ -697,10 +697,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                "loadavg_remeasure": res["loadavg"]}
     t_start = time.perf_counter()
 
+    partial_path = out.with_name(out.stem + ".partial.json")
+
     def partial(section: str) -> None:
-        """The JSON so far after each section (no Markdown): a run stopped by a time limit keeps what it measured."""
+        """The JSON so far after each section (no Markdown), beside ``--out`` as <stem>.partial.json and removed
+        when the run completes: a run stopped by a time limit keeps what it measured, and the final file's stamp
+        does not see a results file the run itself rewrote as "+dirty"."""
         res["seconds_so_far"] = time.perf_counter() - t_start
-        write({**res, "partial_after": section}, out.stem, None, folder=out.parent)
+        write({**res, "partial_after": section}, partial_path.stem, None, folder=out.parent)
 
     def section(name: str, measure: Callable[[], Any], line: Callable[[Any], str] | None = None) -> None:
         """One section into ``res``; a failure is recorded as {"error": ...} and the next section still runs (a GPU
@@ -745,6 +749,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res.pop("seconds_so_far", None)
     res["seconds" if args.sections is None else "seconds_remeasure"] = time.perf_counter() - t_start
     write(res, out.stem, markdown(res), folder=out.parent)
+    partial_path.unlink(missing_ok=True)
     print(f"wrote {out} and {out.with_suffix('.md')} in {res['seconds']:.0f}s")
     return res
 

@@ -5,7 +5,7 @@ of the sampler's network calls:
 
 - ``fp32``: no autocast (the config field's default: a family's preset may ask for ``auto`` only after
   ``bench/grids/precision_*_digits.toml`` and ``bench/precision.py`` showed that its quality holds in bf16 --
-  since 2026-12-03 the quick presets of DDPM, GAN and VAE, checked by ``tests/bench/test_precision.py``);
+  which ones: README "Speed"; checked by ``tests/bench/test_precision.py``);
 - ``bf16``: ``torch.autocast(dtype=torch.bfloat16)`` around ``model.train_step`` and ``model.sample`` --
   matrix products and convolutions in bfloat16 (8-bit mantissa, fp32's exponent range, so no loss scaling is
   needed, Kalamkar et al. 2019), reductions, norms and the optimiser's update in fp32 (weights stay fp32);

@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "perf" / "perf.py"
@@ -74,6 +75,7 @@ def test_a_failing_section_is_recorded_and_the_others_still_run(tmp_path, monkey
     doc = json.loads(out.read_text())
     assert doc["sampling"] == {"error": "RuntimeError: CUDA out of memory (planted)"}
     assert doc["pixelcnn"]["same_draws"] is True and "partial_after" not in doc  # the later sections ran
+    assert not (tmp_path / "perf.partial.json").exists()  # removed once the run completed
     md = out.with_suffix(".md").read_text()
     assert "## Sections that failed" in md and "- sampling: RuntimeError: CUDA out of memory (planted)" in md
     assert "PixelCNN: row-cached sampler" in md
@@ -94,3 +96,21 @@ def test_the_layouts_section_times_every_precision_and_memory_format():
                                      "batch": 1, "image": "1x8x8"}, "harness": {}, "fid": {}, "flops": [],
                         "layouts": rows, "pixelcnn": None})
     assert "| ddpm tiny 8x8 | fp32 | channels_last | default | 4 |" in md
+
+
+def test_a_stopped_run_keeps_its_sections_beside_the_results_file_not_in_it(tmp_path, monkeypatch):
+    """A run killed mid-way (here: interrupted in the PixelCNN section) leaves <stem>.partial.json with what it
+    measured; the results file itself is not touched, so a checkout's committed results stay as they were."""
+    perf = load_perf()
+    out = tmp_path / "perf.json"
+    out.write_text('{"committed": true}')
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(perf, "bench_pixelcnn", stop)
+    with pytest.raises(KeyboardInterrupt):
+        perf.main(["--smoke", "--no-compile", "--precisions", "fp32", "--out", str(out)])
+    assert json.loads(out.read_text()) == {"committed": True}
+    doc = json.loads((tmp_path / "perf.partial.json").read_text())
+    assert doc["partial_after"] == "flops" and "sampling" in doc and "pixelcnn" not in doc

@@ -70,6 +70,18 @@ def test_verdict_fails_on_a_worse_fid_or_a_moved_bound():
     assert [c["holds"] for c in moved["checks"]] == [False, True]  # bits/dim first (sorted keys), FID holds
 
 
+def test_a_baseline_is_compared_like_a_model_and_floors_are_not():
+    fp32 = [{**r, "role": "baseline"} for r in grid_rows("independent", [137.4, 143.3, 130.8], [2.433] * 3)]
+    res = precision.compare_grids(fp32, fp32)["independent"]
+    assert res["verdict"] == "holds"
+    assert [c["measure"] for c in res["checks"]] == ["bpd:VLB", "fid:DDIM-50"]  # no fid_floor among them
+
+
+def test_numbers_keep_their_significant_zeros_without_a_bare_point():
+    assert [precision.sig(v, 2) for v in (0.44, 14.0, 5.0, 0.0697)] == ["0.44", "14", "5.0", "0.070"]
+    assert precision.fmt_interval(7.003, 0.44) == "7.00 ± 0.44" and precision.fmt_interval(137.1, 16.0) == "137 ± 16"
+
+
 def test_only_seeds_both_grids_ran_are_compared():
     fp32 = grid_rows("vdm", [7.0, 7.2, 7.4], [1.9, 1.9, 1.9])
     bf16 = grid_rows("vdm", [7.1], [1.9])  # one seed so far
