@@ -59,7 +59,8 @@ def by_family(rows: list[dict]) -> dict[str, dict[str, dict[int, dict]]]:
         key = {"fid": f"fid:{r.get('sampler')}", "bits_per_dim": f"bpd:{r.get('kind')}",
                "train_seconds": "train_seconds",
                "images_per_second": f"images_per_second:{r.get('sampler')}"}.get(metric)
-        if key is not None and r.get("value") is not None:
+        # one draw per training seed: a grid with sampling_seeds > 1 would add rows of other draws
+        if key is not None and r.get("value") is not None and int(r.get("sampling_seed") or 0) == 0:
             out[r["model"]][key][int(r["seed"])] = r
     return out
 

@@ -82,6 +82,13 @@ def test_numbers_keep_their_significant_zeros_without_a_bare_point():
     assert precision.fmt_interval(7.003, 0.44) == "7.00 ± 0.44" and precision.fmt_interval(137.1, 16.0) == "137 ± 16"
 
 
+def test_only_the_first_sampling_draw_of_each_training_seed_counts():
+    fp32 = grid_rows("gan", [7.7, 8.3, 9.7])
+    extra = [{**row("gan", "fid", s, 50.0, 3.0, sampler="DDIM-50"), "sampling_seed": 1} for s in range(3)]
+    res = precision.compare_grids(fp32 + extra, grid_rows("gan", [7.7, 8.3, 9.7]))["gan"]
+    assert res["checks"][0]["fp32"] == [7.7, 8.3, 9.7] and res["verdict"] == "holds"
+
+
 def test_only_seeds_both_grids_ran_are_compared():
     fp32 = grid_rows("vdm", [7.0, 7.2, 7.4], [1.9, 1.9, 1.9])
     bf16 = grid_rows("vdm", [7.1], [1.9])  # one seed so far
