@@ -31,7 +31,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from scipy import stats
+import numpy as np
+
+from genbench.report.intervals import ci95
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import RESULTS, write  # noqa: E402
@@ -42,12 +44,10 @@ TAG = "precision_digits"
 BPD_SE = 2.0
 
 
-def seed_interval(values: list[float]) -> tuple[float, float]:
-    """Mean and 95% Student t half-width over seeds (nan half-width for one seed)."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, math.nan
-    return mean, float(stats.t.ppf(0.975, len(values) - 1)) * statistics.stdev(values) / math.sqrt(len(values))
+def mean_ci95(values: list[float]) -> tuple[float, float]:
+    """Mean and 95% Student t half-width over seeds (``genbench.report.intervals.ci95``; nan for one seed) -- the
+    plain seed-to-seed interval, not the report's wider ``seed_interval`` that also counts each run's own noise."""
+    return statistics.fmean(values), ci95(np.asarray(values, dtype=float))
 
 
 def by_family(rows: list[dict]) -> dict[str, dict[str, dict[int, dict]]]:
@@ -76,8 +76,8 @@ def compare(fp32: dict[str, dict[int, dict]], bf16: dict[str, dict[int, dict]]) 
         a = [float(fp32[key][s]["value"]) for s in seeds]
         b = [float(bf16[key][s]["value"]) for s in seeds]
         if key.startswith("fid:"):
-            m32, h32 = seed_interval(a)
-            m16, h16 = seed_interval(b)
+            m32, h32 = mean_ci95(a)
+            m16, h16 = mean_ci95(b)
             upper = m32 + (0.0 if math.isnan(h32) else h32)
             checks.append({"measure": key, "seeds": seeds, "fp32": a, "bf16": b, "fp32_mean": m32,
                            "fp32_half_width": h32, "bf16_mean": m16, "bf16_half_width": h16,

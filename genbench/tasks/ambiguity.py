@@ -174,7 +174,8 @@ def known_part_conditional(data: DataSplits, mask: MaskSpec, cache_dir: Path, de
                                    "n_train": len(data.train_labels), "estimator": "cnn", "temperature": 1.0}
         if data.val_labels is not None:  # tune on held-out images
             val = data.unit("val")
-            val_known = mask.known_mask(len(val), height, width, torch.Generator().manual_seed(task_seed(0, RECIPE, mask.label)))
+            val_seed = task_seed(0, RECIPE, mask.label)
+            val_known = mask.known_mask(len(val), height, width, torch.Generator().manual_seed(val_seed))
             logits = CNNConditional(net, 1.0).probabilities(val, val_known).log()  # log-softmax: z - const
             temperature, nll_cnn = fit_temperature(logits, data.val_labels)
             neighbours, nll_nb = fit_neighbours(pool, data.train_labels, classes, val, val_known, data.val_labels)

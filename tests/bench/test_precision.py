@@ -35,13 +35,13 @@ def grid_rows(model: str, fids: list[float], bpds: list[float] | None = None, se
     return rows
 
 
-def test_seed_interval_is_the_student_t_half_width():
+def test_mean_ci95_is_the_student_t_half_width():
     values = [6.85, 6.97, 7.20]
-    mean, half = precision.seed_interval(values)
+    mean, half = precision.mean_ci95(values)
     lo, hi = stats.t.interval(0.95, len(values) - 1, loc=statistics.mean(values), scale=stats.sem(values))
     assert mean == pytest.approx((lo + hi) / 2, abs=1e-12)
     assert half == pytest.approx((hi - lo) / 2, rel=1e-12)
-    assert math.isnan(precision.seed_interval([7.0])[1])
+    assert math.isnan(precision.mean_ci95([7.0])[1])
 
 
 def test_verdict_holds_when_bf16_is_inside_the_fp32_spread_and_the_bound_within_two_se():
@@ -50,7 +50,7 @@ def test_verdict_holds_when_bf16_is_inside_the_fp32_spread_and_the_bound_within_
     res = precision.compare_grids(fp32, bf16)["ddpm"]
     assert res["verdict"] == "holds"
     fid = next(c for c in res["checks"] if c["measure"] == "fid:DDIM-50")
-    upper = statistics.mean([6.85, 6.97, 7.20]) + precision.seed_interval([6.85, 6.97, 7.20])[1]
+    upper = statistics.mean([6.85, 6.97, 7.20]) + precision.mean_ci95([6.85, 6.97, 7.20])[1]
     assert fid["bf16_mean"] <= upper and fid["holds"]
     bpd = next(c for c in res["checks"] if c["measure"] == "bpd:VLB")
     assert bpd["difference"] == pytest.approx(statistics.mean([2.093, 2.093, 2.087]) - 2.09, abs=1e-12)
