@@ -14,13 +14,17 @@ Likelihoods are always of the discrete data: ``nll`` returns nats per image,
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from genbench.nn.compiled import FrozenCompiled
 
 #: what config.json and ``genbench run`` say about a model that declares no presets
 NO_PRESETS_NOTE = "preset not defined by the plugin: Config defaults"
@@ -88,6 +92,11 @@ class ModelConfig:
     of the training step and the sampler's network calls (``genbench.runner.precision``; likelihoods are always
     evaluated in fp32; fp16 scales the loss, CUDA only); the runner stores the resolved value, and an fp32
     config hashes as before the field existed (``to_dict`` leaves it out), so earlier run ids stay valid.
+    ``compile_sampler`` ("off", "on" or "auto") runs the sampler's network calls through a frozen compiled copy
+    (``genbench.nn.compiled``) for the families that name their sampling network in ``compiled_sampling_modules``;
+    "auto" does so when the planned network evaluations reach
+    ``genbench.runner.compiled_sampling.COMPILE_MIN_EVALUATIONS``; "off" (the
+    default) hashes as before the field existed.
     ``nll_val_images`` / ``nll_test_images``: the likelihood (checkpoint selection / reported bits/dim) is
     evaluated on the first that many images of the validation / test split (None: all of it; rows record n).
     The quick and standard presets cap them on large images (``genbench.config.LIKELIHOOD_IMAGE_CAPS``), the same
@@ -104,6 +113,7 @@ class ModelConfig:
     sampling_seeds: int = 1
     sample_every: int | None = None
     precision: str = "fp32"
+    compile_sampler: str = "off"
     nll_val_images: int | None = None
     nll_test_images: int | None = None
 
@@ -111,6 +121,8 @@ class ModelConfig:
         out = dataclasses.asdict(self)
         if out.get("precision") == "fp32":
             del out["precision"]
+        if out.get("compile_sampler") == "off":  # as before the field existed: earlier run ids stay valid
+            del out["compile_sampler"]
         for key in ("nll_val_images", "nll_test_images"):  # unset: the whole split, as before the fields existed
             if key in out and out[key] is None:
                 del out[key]
@@ -183,6 +195,10 @@ class GenerativeModel(abc.ABC):
     #: ``complete(x, known_mask, *, generator)`` and "denoise" ``denoise(x, sigma, *, generator)``, both returning
     #: images in [0, 1]; task rows say "not supported" for a model without the capability (see ``supports``)
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: the network the sampler calls, as keys of ``averaged`` / ``networks`` tried in order (the first present is
+    #: it, e.g. ("ema", "net")): ``compiled_sampling`` swaps in a frozen compiled copy of it (config field
+    #: ``compile_sampler``).  Empty: the family does not support it (``compile_sampler = "on"`` is refused).
+    compiled_sampling_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
         self.config = config
@@ -245,6 +261,25 @@ class GenerativeModel(abc.ABC):
     def nll_estimates(self, x: Tensor) -> list[NLLEstimate]:
         """Every likelihood figure the model reports for ``x`` (default: the primary ``nll``)."""
         return [NLLEstimate(self.likelihood or "exact", self.nll(x))]
+
+    @contextlib.contextmanager
+    def compiled_sampling(self) -> Iterator[FrozenCompiled]:
+        """Inside the block the sampler's network (the first of ``compiled_sampling_modules`` in ``averaged`` or
+        ``networks``) is a ``FrozenCompiled`` copy, compiled at its first call; the original is back afterwards
+        (also on an error).  The copy holds the weights of the block's start: no training inside the block."""
+        for key in self.compiled_sampling_modules:
+            for group in (self.averaged, self.networks):
+                if key in group:
+                    original = group[key]
+                    frozen = FrozenCompiled(original)
+                    group[key] = frozen
+                    try:
+                        yield frozen
+                    finally:
+                        group[key] = original
+                    return
+        raise ValueError(f"model {self.name!r} has no network to compile for sampling "
+                         f"(compiled_sampling_modules={self.compiled_sampling_modules!r}); use compile_sampler=off")
 
     # --- preliminary training stages (optional) -------------------------------------------
     def preliminary_stage(self) -> str | None:

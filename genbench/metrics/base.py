@@ -63,7 +63,9 @@ class Measurement:
 class SampleSet:
     """Samples from one sampler setting and sampling seed, as quantised levels, with how they were made.
 
-    ``peak_memory_mib`` is the CUDA memory peak while drawing them (None off CUDA).
+    ``peak_memory_mib`` is the CUDA memory peak while drawing them (None off CUDA); ``compiled``: whether the
+    network calls ran a compiled copy (``compile_sampler``); ``compile_seconds``: that copy's compile time, paid once
+    for all the cell's sampler settings and left out of ``seconds`` (the speed metric reports it as its own row).
     """
 
     label: str
@@ -74,6 +76,8 @@ class SampleSet:
     batch_size: int
     sampling_seed: int = 0
     peak_memory_mib: float | None = None
+    compiled: bool = False
+    compile_seconds: float | None = None
 
     @property
     def n(self) -> int:

@@ -28,14 +28,22 @@ class SamplingSpeed(Metric):
         "nfe": MetricDisplay("NFE", "cost", direction="lower"),
         "flops_per_image": MetricDisplay("FLOPs/image", "cost", direction="lower"),
         "peak_memory": MetricDisplay("peak MiB", "cost", direction="lower"),
+        "sampler_compile_seconds": MetricDisplay("compile s", "cost", direction="lower"),
     }
 
     def compute(self, ctx: EvalContext) -> list[Measurement]:
         rows = []
+        compile_s = next((s.compile_seconds for s in ctx.samples if s.compiled and s.compile_seconds is not None), None)
+        if compile_s is not None:  # once per cell: the compile served every sampler setting
+            rows.append(Measurement("sampler_compile_seconds", compile_s, "s", False,
+                                    details={"what": "torch.compile of the sampler's network (Inductor, frozen "
+                                                     "weights); left out of every setting's images/s"}))
         for s in ctx.samples:
             rows.append(Measurement("images_per_second", s.n / s.seconds, "images/s", True, n=s.n, sampler=s.label,
                                     sampling_seed=s.sampling_seed,
-                                    details={"batch_size": s.batch_size, "device": str(ctx.device)}))
+                                    details={"batch_size": s.batch_size, "device": str(ctx.device),
+                                             "compiled_sampler": s.compiled,
+                                             **({"compile_seconds": s.compile_seconds} if s.compiled else {})}))
             rows.append(Measurement("nfe", float(s.nfe), "evaluations/image", False, sampler=s.label,
                                     sampling_seed=s.sampling_seed))
             if s.peak_memory_mib is not None:

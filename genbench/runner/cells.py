@@ -51,6 +51,7 @@ from genbench.progress import DEFAULT_EVERY, Progress, resolve_mode
 from genbench.provenance import code_commit
 from genbench.runner.curves import sample_scorer
 from genbench.runner.device import deterministic_kernels, pick_device, preserved_rng, seed_everything
+from genbench.runner.compiled_sampling import check_compile_sampler
 from genbench.runner.precision import compile_networks, intra_op_threads, resolve_precision, resolve_threads
 from genbench.runner.from_checkpoint import load_weights, read_checkpoint
 from genbench.runner.from_checkpoint import prepare as prepare_checkpoint
@@ -229,6 +230,7 @@ class Runner:
         data = self.load_data(spec.dataset)
         config = resolve_config(model_cls, spec.preset, data.spec, spec.overrides)
         config.precision = resolve_precision(config.precision, self.device)  # auto -> what this device runs
+        config.compile_sampler = check_compile_sampler(config.compile_sampler, model_cls)
         identity = {
             "model": spec.model, "dataset": spec.dataset, "split": data.split_id, "data_hash": data.data_hash,
             "seed": spec.seed, "preset": spec.preset, "config": config.to_dict(), "device": self.device.type,

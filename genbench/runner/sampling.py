@@ -15,6 +15,7 @@ from genbench.metrics.base import SampleSet
 from genbench.model import DataSpec, GenerativeModel, ModelConfig
 from genbench.naming import safe_name
 from genbench.progress import current as current_progress
+from genbench.runner.compiled_sampling import compiles_sampler, planned_sampler_calls
 from genbench.runner.precision import autocast
 from genbench.runner.training import DivergenceError
 
@@ -79,6 +80,22 @@ def draw_samples(model: GenerativeModel, data: DataSplits, config: ModelConfig, 
     ``samples/<sampler>-seed<j>.npz``) and draw 0 of each setting also as a PNG grid.
     """
     model.train(False)
+    if compiles_sampler(model, config, sampling_seeds):  # genbench.runner.compiled_sampling: the compile pays here
+        with model.compiled_sampling() as frozen:
+            log.info("sampler network compiled for %d planned calls",
+                     planned_sampler_calls(model, config, sampling_seeds))
+            out = _draw_settings(model, data, config, seed, device, run_dir, sampling_seeds, compiled=True)
+        compile_s = frozen.compile_seconds if frozen.compiled else None
+        if out and compile_s is not None:  # paid inside the first draw: a cost of its own, not of that sampler
+            out[0].seconds = max(out[0].seconds - compile_s, 1e-9)
+        for s in out:  # a failed compile drew eagerly: the rows say so
+            s.compiled, s.compile_seconds = frozen.compiled, compile_s
+        return out
+    return _draw_settings(model, data, config, seed, device, run_dir, sampling_seeds)
+
+
+def _draw_settings(model: GenerativeModel, data: DataSplits, config: ModelConfig, seed: int, device: torch.device,
+                   run_dir: Path | None, sampling_seeds: int | None, compiled: bool = False) -> list[SampleSet]:
     out = []
     for i, steps in enumerate(config.sample_steps):
         label = model.sampler_name(steps)
@@ -98,5 +115,5 @@ def draw_samples(model: GenerativeModel, data: DataSplits, config: ModelConfig, 
                 log.info("sampler %s (sampling seed %d): %d images in %.2fs, NFE %d", label, j, len(levels), seconds, nfe)
             out.append(SampleSet(label=label, steps=steps, levels=levels, nfe=nfe, seconds=seconds,
                                  batch_size=min(config.sample_batch_size, config.n_samples), sampling_seed=j,
-                                 peak_memory_mib=peak))
+                                 peak_memory_mib=peak, compiled=compiled))
     return out

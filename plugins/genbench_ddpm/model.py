@@ -129,6 +129,7 @@ class DDPM(RestorationModule, GenerativeModel):
     supports_steps = True
     capabilities = frozenset({"complete", "denoise", "colourise"})  # genbench.tasks, in completion.py
     restoration_module = "genbench_ddpm.completion"
+    compiled_sampling_modules = ("ema", "net")  # the U-Net the samplers call (compile_sampler; genbench.nn.compiled)
     presets: dict[str, dict[str, Any]] = {
         "tiny": {
             "T": 20, "ch": 8, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0,
@@ -156,7 +157,7 @@ class DDPM(RestorationModule, GenerativeModel):
             "T": 1000, "schedule": "linear", "ch": 128, "ch_mult": [1, 2, 2, 2], "num_res_blocks": 2,
             "attn_resolutions": [16], "dropout": 0.1, "lr": 2e-4, "warmup_steps": 5000, "ema_decay": 0.9999,
             "variance": "beta", "batch_size": 128, "max_steps": 800_000, "eval_every": 10_000,
-            "sample_steps": [None, 50], "n_samples": 50_000, "sample_batch_size": 500,
+            "sample_steps": [None, 50], "n_samples": 50_000, "sample_batch_size": 500, "compile_sampler": "auto",
         },
     }
 

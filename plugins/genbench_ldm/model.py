@@ -140,6 +140,7 @@ class LatentDiffusion(RestorationModule, GenerativeModel):
     supports_steps = True
     capabilities = frozenset({"complete", "denoise"})  # genbench.tasks, in completion.py
     restoration_module = "genbench_ldm.completion"
+    compiled_sampling_modules = ("ema", "unet")  # the U-Net the samplers call (compile_sampler; genbench.nn.compiled)
     presets: dict[str, dict[str, Any]] = {
         "tiny": {
             "ae_ch": 8, "T": 20, "ch": 8, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [], "lr": 1e-3, "warmup_steps": 0,

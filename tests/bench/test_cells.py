@@ -153,3 +153,20 @@ def test_a_grid_whose_data_set_is_missing_stops_with_one_line(tmp_path, capsys):
     message = str(stop.value)
     assert "absent.npz" in message and "\n" not in message and "Traceback" not in message
     assert not out.exists()
+
+
+@pytest.mark.parametrize("grid", ["main_job", "leaderboard_standard_digits", "precision_fp32_digits",
+                                  "precision_bf16_digits"])
+def test_the_committed_cells_of_a_digits_grid_are_the_ones_it_plans(grid):
+    """A change to a preset or to how configs hash (a new config field not left out at its default) gives the
+    grid's cells new run ids, and `make bench` would silently re-train what bench/cells/ archived: every archived
+    cell must still be one the grid plans (a cell still missing from the archive, like the precision grids' LDM,
+    is allowed)."""
+    from genbench.runner.precision import cpu_has_bf16
+
+    if grid == "main_job" and not cpu_has_bf16():
+        pytest.skip("the main job's presets ask for precision auto: bf16 run ids on the CPUs that made the cells")
+    cells = load_cells()
+    _, planned = cells.planned_cells(f"bench/grids/{grid}.toml", device="cpu")
+    archived = {p.name for p in (cells.ARCHIVE / grid).iterdir() if not p.name.startswith("_")}
+    assert archived and archived <= set(planned), sorted(archived - set(planned))
