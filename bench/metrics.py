@@ -191,11 +191,23 @@ def bench_inception(n: int, batch: int, device: torch.device | str = "cpu") -> d
     out = {"n_per_set": n, "image": "3x32x32 -> 299x299", "batch_size": batch, "device": str(device),
            "genbench_extractor_load_seconds": load_s,
            "weights": {k: info[k] for k in ("weights_source", "weights_file_sha256")}, "extractor_sha256": ext.sha256}
-    for name, fn in (("genbench", lambda: ours(tmp / "cache")), ("torchmetrics", tm), ("torch-fidelity", tf),
-                     ("genbench (reference cached)", lambda: ours(tmp / "cache"))):
-        value, sec = timed(fn)
+    # Two rounds, the order rotated, each implementation's best round kept: whichever runs first on a fresh process
+    # pays the CPU's one-off kernel set-up (oneDNN primitives for Inception's shapes), which on 32 images is a
+    # tenth of the time; genbench's reference-cached run re-uses the first round's cache of the reference set.
+    fns = {"genbench": lambda: ours(None), "torchmetrics": tm, "torch-fidelity": tf}
+    best: dict[str, tuple[float, float]] = {}
+    for r in range(2):
+        names = list(fns)[r % 3:] + list(fns)[: r % 3]
+        for name in names:
+            value, sec = timed(fns[name])
+            if name not in best or sec < best[name][1]:
+                best[name] = (value, sec)
+    ours(tmp / "cache")  # the reference set's features into the cache
+    best["genbench (reference cached)"] = timed(lambda: ours(tmp / "cache"))
+    for name, (value, sec) in best.items():
         imgs = n if "cached" in name else 2 * n
         out[name] = {"fid": value, "seconds": sec, "images_per_second": imgs / sec, "images_extracted": imgs}
+    out["rounds"] = "best of 2, order rotated (genbench's cached run: after one caching run)"
     return out
 
 

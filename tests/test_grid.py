@@ -167,9 +167,10 @@ EXPECTED = {
     "leaderboard_standard_fashion": _expect(["ldm", "ddpm", "vae", "gan", "pixelcnn", "vdm", "independent"],
                                             ["fashion-mnist"], [0, 1, 2], "standard", {}, "reports-standard-fashion"),
     "main_job": _expect(["ddpm", "vae", "gan"], DIGITS, [0], "quick", {}, "reports"),
-    # the DDPM's quick preset as it was when the committed cells ran (same run ids)
+    # the DDPM's and VDM's quick presets as they were when the committed cells ran (same run ids)
     "fashion_quick_diffusion": _expect(["ldm", "vdm", "ddpm"], ["fashion-mnist"], [0], "quick",
-                                       {"ddpm": {"max_steps": "2000", "precision": "fp32"}}, "reports-fashion-quick"),
+                                       {"ddpm": {"max_steps": "2000", "precision": "fp32"},
+                                        "vdm": {"precision": "fp32"}}, "reports-fashion-quick"),
     "ddpm_quick": _expect(["ddpm"], DIGITS, [0], "quick", {"ddpm": {"sampling_seeds": "3"}}, "reports-bench/ddpm_quick"),
     "ddpm_standard": _expect(["ddpm"], DIGITS, [0], "standard", {"ddpm": {"sampling_seeds": "3"}},
                              "reports-bench/ddpm_standard"),
