@@ -195,9 +195,10 @@ class GenerativeModel(abc.ABC):
     #: ``complete(x, known_mask, *, generator)`` and "denoise" ``denoise(x, sigma, *, generator)``, both returning
     #: images in [0, 1]; task rows say "not supported" for a model without the capability (see ``supports``)
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    #: the network the sampler calls, as keys of ``averaged`` / ``networks`` tried in order (the first present is
-    #: it, e.g. ("ema", "net")): ``compiled_sampling`` swaps in a frozen compiled copy of it (config field
-    #: ``compile_sampler``).  Empty: the family does not support it (``compile_sampler = "on"`` is refused).
+    #: the network the sampler calls, as keys of ``averaged`` / ``networks`` (or dotted paths into them, e.g.
+    #: "ema.eps") tried in order, the first present being it (e.g. ("ema", "net")): ``compiled_sampling`` swaps in a
+    #: frozen compiled copy of it (config field ``compile_sampler``).  Empty: the family does not support it
+    #: (``compile_sampler = "on"`` is refused).
     compiled_sampling_modules: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig, data: DataSpec, device: torch.device | str = "cpu") -> None:
@@ -264,20 +265,34 @@ class GenerativeModel(abc.ABC):
 
     @contextlib.contextmanager
     def compiled_sampling(self) -> Iterator[FrozenCompiled]:
-        """Inside the block the sampler's network (the first of ``compiled_sampling_modules`` in ``averaged`` or
-        ``networks``) is a ``FrozenCompiled`` copy, compiled at its first call; the original is back afterwards
-        (also on an error).  The copy holds the weights of the block's start: no training inside the block."""
+        """Inside the block the sampler's network (the first of ``compiled_sampling_modules`` found: a key of
+        ``averaged`` or ``networks``, or a dotted path into one, e.g. "ema.eps") is a ``FrozenCompiled`` copy,
+        compiled at its first call; the original is back afterwards (also on an error).  The copy holds the weights
+        of the block's start: no training inside the block."""
         for key in self.compiled_sampling_modules:
+            root, _, path = key.partition(".")
             for group in (self.averaged, self.networks):
-                if key in group:
-                    original = group[key]
+                if root not in group:
+                    continue
+                if path:
+                    parent_path, _, name = path.rpartition(".")
+                    parent = group[root].get_submodule(parent_path) if parent_path else group[root]
+                    original = getattr(parent, name)
                     frozen = FrozenCompiled(original)
-                    group[key] = frozen
+                    setattr(parent, name, frozen)
                     try:
                         yield frozen
                     finally:
-                        group[key] = original
-                    return
+                        setattr(parent, name, original)
+                else:
+                    original = group[root]
+                    frozen = FrozenCompiled(original)
+                    group[root] = frozen
+                    try:
+                        yield frozen
+                    finally:
+                        group[root] = original
+                return
         raise ValueError(f"model {self.name!r} has no network to compile for sampling "
                          f"(compiled_sampling_modules={self.compiled_sampling_modules!r}); use compile_sampler=off")
 

@@ -99,6 +99,7 @@ class VDM(RestorationModule, GenerativeModel):
     supports_steps = True
     capabilities = frozenset({"complete", "denoise", "colourise"})  # genbench.tasks, in completion.py
     restoration_module = "genbench_vdm.completion"
+    compiled_sampling_modules = ("ema.eps", "net.eps")  # the noise model the sampler calls (compile_sampler)
     presets: dict[str, dict[str, Any]] = {
         "tiny": {
             "ch": 8, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0,

@@ -109,6 +109,22 @@ def test_the_model_swaps_in_the_compiled_copy_only_inside_the_block(digits_spec,
     assert model.averaged["ema"] is ema and model.sampling_net is ema
 
 
+def test_a_nested_sampling_network_is_swapped_by_its_dotted_path(digits_spec, monkeypatch):
+    """The VDM's sampler calls the EMA's noise model (``ema.eps``), not the EMA pair itself."""
+    monkeypatch.setattr(compiled_mod.torch, "compile", lambda m, **kw: m)
+    cls = FAMILIES.models.get("vdm")
+    model = cls(resolve_config(cls, "tiny", digits_spec), digits_spec)
+    ema = model.averaged["ema"]
+    eps = ema.eps
+    with model.compiled_sampling() as frozen:
+        assert model.sampling_net is ema and ema.eps is frozen
+        with torch.inference_mode():
+            x = model.sample(3, steps=2, generator=torch.Generator().manual_seed(0))
+    assert ema.eps is eps and frozen.calls == 2
+    with torch.inference_mode():
+        assert torch.equal(x, model.sample(3, steps=2, generator=torch.Generator().manual_seed(0)))
+
+
 def test_a_compiled_cell_says_so_and_keeps_the_compile_out_of_images_per_second(tmp_path, cache_dir, monkeypatch):
     """torch.compile replaced by an identity whose first call sleeps 1.5 s (the "compile"): the compile row says
     about 1.5 s, the first setting's images/s does not carry it, and samples equal an eager cell's (the identity
