@@ -95,8 +95,8 @@ class ModelConfig:
     ``compile_sampler`` ("off", "on" or "auto") runs the sampler's network calls through a frozen compiled copy
     (``genbench.nn.compiled``) for the families that name their sampling network in ``compiled_sampling_modules``;
     "auto" does so when the planned network evaluations reach
-    ``genbench.runner.compiled_sampling.COMPILE_MIN_EVALUATIONS``; "off" (the
-    default) hashes as before the field existed.
+    ``genbench.runner.compiled_sampling.COMPILE_MIN_EVALUATIONS``; "off" (the default) hashes as before the field
+    existed.
     ``nll_val_images`` / ``nll_test_images``: the likelihood (checkpoint selection / reported bits/dim) is
     evaluated on the first that many images of the validation / test split (None: all of it; rows record n).
     The quick and standard presets cap them on large images (``genbench.config.LIKELIHOOD_IMAGE_CAPS``), the same
@@ -274,24 +274,24 @@ class GenerativeModel(abc.ABC):
             for group in (self.averaged, self.networks):
                 if root not in group:
                     continue
-                if path:
+                if path:  # a submodule: swapped on its parent module
                     parent_path, _, name = path.rpartition(".")
                     parent = group[root].get_submodule(parent_path) if parent_path else group[root]
                     original = getattr(parent, name)
-                    frozen = FrozenCompiled(original)
-                    setattr(parent, name, frozen)
-                    try:
-                        yield frozen
-                    finally:
-                        setattr(parent, name, original)
-                else:
+
+                    def put(module: nn.Module) -> None:
+                        setattr(parent, name, module)
+                else:  # a whole network: swapped in its dict
                     original = group[root]
-                    frozen = FrozenCompiled(original)
-                    group[root] = frozen
-                    try:
-                        yield frozen
-                    finally:
-                        group[root] = original
+
+                    def put(module: nn.Module) -> None:
+                        group[root] = module
+                frozen = FrozenCompiled(original)
+                put(frozen)
+                try:
+                    yield frozen
+                finally:
+                    put(original)
                 return
         raise ValueError(f"model {self.name!r} has no network to compile for sampling "
                          f"(compiled_sampling_modules={self.compiled_sampling_modules!r}); use compile_sampler=off")
