@@ -386,8 +386,8 @@ def bench_family(reg, name: str, spec: DataSpec, device: torch.device, precision
             sample_flops = flops_of(lambda: model.sample(sample_n, steps=sample_steps, generator=torch.Generator().manual_seed(0)))
         row.update(sampler=model.sampler_name(sample_steps), sample_n=sample_n,
                    sample_flops_per_image=sample_flops / sample_n)
-    # training steps interleaved over the precisions (the order rotating), so that machine drift hits them alike:
-    # timed one precision after the other, the LDM's step looked 1.19x faster in bf16; interleaved it is 0.75x
+    # training steps interleaved over the precisions (the order rotating), so that machine drift hits them alike
+    # (timed one precision after the other on a drifting host, the ratios disagreed with the grid cells')
     model.train(True)
     times: dict[str, list[float]] = {p: [] for p in precisions}
     for r in range(steps):

@@ -19,7 +19,7 @@ mode (the level nearest z_0 / alpha_0), not a draw from p(x | z_0).
 The quick preset trains and samples in bf16 where the hardware multiplies it natively (``precision`` "auto"; the
 bound is always evaluated in fp32): on digits over seeds 0-2 (2026-12-03, ``bench/results/precision_digits.md``)
 bf16 held the ELBO (1.8015 vs 1.8016 bits/dim) and the FID (6.8 ± 5.4 vs 7.3 ± 5.8), and the training step is
-1.27x faster in bf16 on an AVX512-BF16 EPYC (fp32 and bf16 steps interleaved in one process; the DDPM's 1.35x there).
+1.21x faster in bf16 on an AVX512-BF16 EPYC (``bench/results/perf.md``, "FLOPs": fp32 and bf16 steps interleaved).
 
 Recipe of the CPU presets (digits, 8x8): the DDPM presets' 0.7M-parameter U-Net, lr 2e-3 with a 100-step
 warm-up and cosine decay, EMA 0.995 (quick) / 0.999 (standard); gamma_min starts at 2 ln(1 / (3 (K - 1)))
