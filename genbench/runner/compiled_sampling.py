@@ -6,11 +6,13 @@ compile when the cell's sampler settings will put at least :data:`COMPILE_MIN_EV
 network in all (``planned_evaluations``: images x NFE, summed over settings and sampling seeds), where the compile
 pays for itself.  Counting images rather than calls because a call saves time in proportion to its batch.
 
-Why 500,000 (2 cores, AMD EPYC with AVX512-BF16, the DDPM quick U-Net on 8x8, a compile of ~25 s from a cold
-cache): break-even after 403 calls of batch 500 in bf16 (122.8 -> 61.8 ms a call; 200k evaluations), 632 calls
-in fp32 (142.9 -> 110.1 ms; 316k), 3,800-5,200 calls of batch 100 in bf16 (380k-520k; bench/perf, "Sampling").
-The quick presets' 50,000 (1,000 DDIM-50 images) stay eager; the standard digits DDPM's 1,070,000 (Algorithm 2
-with 1,000 steps, DDIM-50 and DDIM-20 over 1,000 images) and the paper presets' millions compile.  The compile
+Why 500,000 (``bench/results/perf.md``, 2026-12-03, 2 cores, an AMD EPYC with AVX512-BF16, the DDPM quick U-Net
+on 8x8, cold compile cache): section "torch.compile", a call of batch 500 in bf16 109.2 -> 60.8 ms after a 27.2 s
+compile, break-even after 563 calls (282k evaluations); section "Sampling", batch 100 in bf16, break-even after
+2,531-3,662 calls (253k-366k evaluations), and in fp32 at batch 100 no gain at all.  Under "auto" the quick
+presets' 50,000 (1,000 DDIM-50 images) stay eager; the standard digits DDPM's 1,070,000 (Algorithm 2 with 1,000
+steps, DDIM-50 and DDIM-20 over 1,000 images) would compile (its preset keeps "off" so far, README "Speed"), and
+the DDPM paper preset's millions do (it asks for "auto").  The compile
 seconds are a row of their own (``sampler_compile_seconds``), left out of each setting's images/s, and the
 images/s rows say whether the network was compiled (``details.compiled_sampler``).
 """
